@@ -148,7 +148,7 @@ class Message:
 
     __slots__ = (
         "headers", "body", "version", "call_id", "cseq", "cseq_method", "from_tag", "to_tag",
-        "via_values", "_vias", "_from", "_to", "_contacts",
+        "via_values", "_vias", "_top_via", "_from", "_to", "_contacts",
     )
 
     def __init__(self, headers: Headers, body: bytes, version: str = "SIP/2.0") -> None:
@@ -189,6 +189,7 @@ class Message:
         self.from_tag = tag_of(from_v)
         self.to_tag = tag_of(to_v)
         self._vias: list[Via] | None = None
+        self._top_via: Via | None = None
         self._from: NameAddr | None = None
         self._to: NameAddr | None = None
         self._contacts: list[NameAddr] | None = None
@@ -199,6 +200,7 @@ class Message:
         self.headers._items.insert(0, ("via", "Via", value))
         self.via_values.insert(0, value)
         self._vias = None
+        self._top_via = None
 
     def replace_top_via(self, via: Via) -> None:
         """Rewrite the top Via (received/rport added on receipt, §18.2.1, RFC 3581)."""
@@ -211,19 +213,20 @@ class Message:
                 break
         self.via_values[0] = value
         self._vias = None
+        self._top_via = via
 
     # -- lazily parsed pieces -------------------------------------------------
     @property
     def top_via(self) -> Via:
-        vias = self._vias
-        if vias is not None:
-            return vias[0]
-        return parse_via(self.via_values[0])
+        top = self._top_via
+        if top is None:
+            top = self._top_via = parse_via(self.via_values[0])
+        return top
 
     @property
     def vias(self) -> list[Via]:
         if self._vias is None:
-            self._vias = [parse_via(v) for v in self.via_values]
+            self._vias = [self.top_via, *(parse_via(v) for v in self.via_values[1:])]
         return self._vias
 
     @property
