@@ -1,0 +1,167 @@
+"""Starting real processes (the server, the stack's agent, SIPp) for integration tests.
+
+Every wait is bounded and event-driven: a process is ready when it prints its
+ready line, done when it exits; nothing sleeps to synchronise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "sipp_scenarios"
+AGENT = ROOT / "scripts" / "sip_agent.py"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[str]
+    lines: list[str]
+    _buf: str = ""
+
+    def wait_for_line(self, prefix: str, timeout: float = 15.0) -> str:
+        """Read stdout until a line starting with ``prefix``; fail on exit or timeout."""
+        assert self.popen.stdout is not None
+        fd = self.popen.stdout.fileno()
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                while "\n" in self._buf:
+                    line, self._buf = self._buf.split("\n", 1)
+                    self.lines.append(line)
+                    if line.startswith(prefix):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no line {prefix!r} within {timeout}s; got {self.lines}")
+                if not sel.select(left):
+                    continue
+                chunk = os.read(fd, 65536)  # raw reads: a buffered readline would hide lines from select
+                if not chunk:
+                    raise RuntimeError(f"process exited ({self.popen.wait()}) before {prefix!r}: "
+                                       f"{self.lines} {self.stderr_text()}")
+                self._buf += chunk.decode(errors="replace")
+        finally:
+            sel.close()
+
+    def stderr_text(self) -> str:
+        if self.popen.stderr is None or self.popen.poll() is None:
+            return ""
+        return self.popen.stderr.read()[-3000:]
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            return self.popen.wait()
+
+    def stop_and_read_json(self) -> dict:
+        """SIGTERM a process that prints one JSON line of counters on exit."""
+        self.stop()
+        assert self.popen.stdout is not None
+        rest = self._buf + self.popen.stdout.read()
+        for line in reversed(rest.strip().splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        raise AssertionError(f"no JSON counters in output: {rest!r} {self.stderr_text()}")
+
+
+def start(cmd: list[str], ready: str = "ready", timeout: float = 20.0, env: dict | None = None,
+          stdin: int | None = None) -> Proc:
+    popen = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **(env or {})}, stdin=stdin)
+    proc = Proc(popen, [])
+    try:
+        proc.wait_for_line(ready, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def start_agent_uas(port: int, *extra: str) -> Proc:
+    return start([sys.executable, str(AGENT), "uas", "--listen", f"127.0.0.1:{port}", *extra])
+
+
+def run_agent_uac(target: str, *extra: str, timeout: float = 120.0) -> tuple[int, dict]:
+    out = subprocess.run([sys.executable, str(AGENT), "uac", "--target", target, *extra], cwd=ROOT,
+                         capture_output=True, text=True, timeout=timeout)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    assert lines, f"agent printed no counters: {out.stdout!r} {out.stderr[-2000:]!r}"
+    return out.returncode, json.loads(lines[-1])
+
+
+def wait_port_bound(port: int, transport: str = "udp", timeout: float = 10.0) -> None:
+    """Until another process holds ``port`` (our own bind attempt fails), bounded."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.01)  # polling a condition with a deadline, not a blind wait
+    raise TimeoutError(f"nothing bound {transport} port {port} within {timeout}s")
+
+
+def start_sipp_uas(port: int, transport: str, calls: int, *extra: str) -> subprocess.Popen[str]:
+    """SIPp's built-in UAS in the foreground; it exits after ``calls`` calls (0 if all succeeded)."""
+    popen = subprocess.Popen(["sipp", "-sn", "uas", "-t", transport, "-i", "127.0.0.1", "-p", str(port),
+                              "-m", str(calls), "-nostdin", "-timeout", "120s", *extra], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_port_bound(port, "tcp" if transport.startswith("t") else "udp")
+    return popen
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    successful: int
+    failed: int
+    output: str
+
+
+def run_sipp(args: list[str], timeout: float = 120.0) -> SippResult:
+    """Run SIPp to completion (it must be given -m); parse its final statistics screen."""
+    cmd = ["sipp", *args, "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout + 30)
+    text = out.stdout + out.stderr
+    return SippResult(out.returncode, _stat(text, "Successful call"), _stat(text, "Failed call"), text)
+
+
+def _stat(text: str, label: str) -> int:
+    value = -1
+    for line in text.splitlines():
+        if line.strip().startswith(label):
+            cells = [c.strip() for c in line.split("|")]
+            value = int(cells[2])  # cumulative column
+    return value

@@ -1,0 +1,190 @@
+"""API models, error encoding, JSON Schema export, envelope parsing (no sockets)."""
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from callcontrol import api
+from callcontrol.api import (
+    ERROR_CLASSES,
+    ERROR_MESSAGES,
+    METHODS,
+    AnswerCallParams,
+    ApiError,
+    ErrorCode,
+    GetSipCallsListParams,
+    OriginateAdvancedCallParams,
+    PlayPromptParams,
+    api_schema,
+    validation_details,
+)
+from callcontrol.rpc import encode_calls_list, encode_error, encode_success, parse_envelope
+
+SPEC_CODES = {
+    "sip.unsupported_method": "Unsupported method",
+    "sip.wrong_parameters": "Bad parameters",
+    "sip.internal_server_error": "Internal processing error",
+    "sip.call_not_found": "Not found",
+    "sip.call_control_disabled": "Disabled",
+    "internal_error": "Internal server error",
+    "auth.failed": "Authentication failed",
+    "auth.session_expired": "Session expired",
+    "auth.forbidden": "Forbidden",
+}
+
+SPEC_METHODS = {
+    "enable_api_notifications", "disable_api_notifications", "get_sip_calls_list", "originate_advanced_call",
+    "answer_call", "terminate_call", "hold_call", "unhold_call", "transfer_call", "join_calls", "play_prompt",
+    "stop_play_prompt", "start_dtmf_detect", "stop_dtmf_detect",
+}
+
+
+def test_every_spec_error_code_exists_with_its_message() -> None:
+    for code, message in SPEC_CODES.items():
+        assert ERROR_MESSAGES[ErrorCode(code)] == message
+        err = ERROR_CLASSES[ErrorCode(code)]({"x": 1})
+        assert err.to_wire() == {"code": code, "message": message, "details": {"x": 1}}
+
+
+def test_every_spec_method_is_in_the_table() -> None:
+    assert {name for service, name in METHODS if service == "CallControl"} == SPEC_METHODS
+    assert {name for service, name in METHODS if service == "Session"} == {"login", "logout", "resume"}
+    commands = {s.name for s in METHODS.values() if s.command}
+    assert commands == SPEC_METHODS - {"enable_api_notifications", "disable_api_notifications",
+                                       "get_sip_calls_list"}
+
+
+def test_encoders_follow_the_envelope() -> None:
+    assert orjson.loads(encode_success(3, {"call": {"id": "x"}})) == {
+        "cseq": 3, "result": {"call": {"id": "x"}, "success": 1}, "success": 1}
+    assert encode_success("a", {}).startswith(b'{"cseq":"a","result":')
+    assert orjson.loads(encode_error(4, api.CallNotFound({"call": {"id": "x"}}))) == {
+        "cseq": 4, "error": {"code": "sip.call_not_found", "message": "Not found",
+                             "details": {"call": {"id": "x"}}}, "success": 0}
+    spliced = encode_calls_list(5, [b'{"a":1}', b'{"b":2}'])
+    assert orjson.loads(spliced) == {"cseq": 5, "result": {"calls_list": [{"a": 1}, {"b": 2}], "success": 1},
+                                     "success": 1}
+    assert orjson.loads(encode_calls_list(6, [])) == {"cseq": 6, "result": {"calls_list": [], "success": 1},
+                                                      "success": 1}
+
+
+def test_validation_details_name_each_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        OriginateAdvancedCallParams.model_validate({"bill_id": True, "caller_id": "1 2", "callee_auto_pickup": "Q"})
+    details = validation_details(info.value)
+    assert {d["field"] for d in details} == {"params.bill_id", "params.caller_id", "params.callee_id",
+                                             "params.callee_auto_pickup"}
+    assert all(isinstance(d["message"], str) and d["message"] for d in details)
+
+
+@pytest.mark.parametrize("value,expected", [(7, 7), ("7", 7), (0, 0)])
+def test_ids_accept_numbers_and_digit_strings(value: object, expected: int) -> None:
+    assert GetSipCallsListParams.model_validate({"i_account": value}).i_account == expected
+
+
+@pytest.mark.parametrize("value", [True, 1.5, 2.0, -1, "x", "1e3", 2**64, None, [1]])
+def test_ids_reject_everything_else(value: object) -> None:
+    with pytest.raises(ValidationError):
+        GetSipCallsListParams.model_validate({"i_account": value})
+
+
+def test_spec_readings_of_the_params() -> None:
+    p = AnswerCallParams.model_validate({"call": {"id": "x", "tag": "t"}, "callee_answer_mode": "notify"})
+    assert p.callee_answer_mode == "Notify" and p.transport_id is None
+    assert AnswerCallParams.model_validate({"call": {"id": "x"}}).callee_answer_mode is None
+    p = PlayPromptParams.model_validate({"call": {"id": "x"}, "url": "http://h/welcome"})
+    assert (p.order, p.repeat) == (2, 1)
+    for bad in ({"order": 1}, {"repeat": 0}, {"repeat": -2}, {"url": "file:///etc/passwd"}, {"url": "http://"}):
+        with pytest.raises(ValidationError):
+            PlayPromptParams.model_validate({"call": {"id": "x"}, "url": "http://h/w", **bad})
+    with pytest.raises(ValidationError):
+        AnswerCallParams.model_validate({"call": {"id": ""}})
+    for tid in ("10.0.0.1:5060", "[::1]:5070", "host.example:1"):
+        assert AnswerCallParams.model_validate({"call": {"id": "x"}, "transport_id": tid}).transport_id == tid
+    for tid in ("10.0.0.1", ":5060", "h:0", "h:70000", "h:x"):
+        with pytest.raises(ValidationError):
+            AnswerCallParams.model_validate({"call": {"id": "x"}, "transport_id": tid})
+
+
+def test_api_schema_describes_every_method() -> None:
+    schema = api_schema()
+    orjson.dumps(schema)  # JSON-serialisable
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert set(schema["methods"]) == {s.full_name for s in METHODS.values()}
+    defs = schema["$defs"]
+    for entry in schema["methods"].values():
+        for part in ("params", "result"):
+            name = entry[part]["$ref"].rsplit("/", 1)[1]
+            assert name in defs
+    answer = defs["AnswerCallParams"]
+    assert answer["required"] == ["call"] and answer["additionalProperties"] is False
+    assert set(schema["error_codes"]) >= set(SPEC_CODES)
+    assert defs["SipCallInfo"]["properties"]["state"]["enum"] == [
+        "trying", "ringing", "early", "connected", "held", "holding", "terminated", "queued", "dequeued"]
+    assert schema["methods"]["Session.login"]["auth_required"] is False
+
+
+def test_api_error_is_an_exception_with_code() -> None:
+    err = api.WrongParameters.field("params.cld", "unknown number")
+    assert isinstance(err, ApiError) and err.code == "sip.wrong_parameters"
+    assert err.details == [{"field": "params.cld", "message": "unknown number"}]
+    assert str(err) == "sip.wrong_parameters: Bad parameters"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_envelope_parser_only_raises_envelope_errors(text: str) -> None:
+    try:
+        env = parse_envelope(text)
+    except api.EnvelopeError as exc:
+        assert exc.code == "internal_error"
+    else:
+        assert env is not None
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.sampled_from(sorted(METHODS)), st.dictionaries(
+    st.sampled_from(["call", "to_call", "transport_id", "i_account", "i_customer", "event", "url", "order",
+                     "repeat", "bill_id", "caller_id", "callee_id", "cld", "login", "password", "last_seq",
+                     "session_id", "callee_answer_mode", "x"]), _json, max_size=6))
+def test_any_params_validate_or_fail_with_field_details(method: tuple[str, str], params: dict) -> None:
+    spec = METHODS[method]
+    try:
+        spec.params.model_validate(params)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        assert details and all(d["field"].startswith("params") for d in details)
+        orjson.dumps(details)
+
+
+def test_api_schema_is_valid_and_matches_real_frames() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from callcontrol.callinfo import CallId, CallInfo, CallState, Party
+    from callcontrol.events import notification_frame, notification_tail
+
+    schema = api_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+    def validator(name: str) -> object:
+        return jsonschema.Draft202012Validator({"$ref": f"#/$defs/{name}", "$defs": schema["$defs"]})
+
+    info = CallInfo(CallId("i@h", "t"), CallState.RINGING, "10.0.0.1:5060", "incoming",
+                    Party(id="1001", forwarder_list=("7",)), Party(id="1002"), start_time=0.0)
+    frame = orjson.loads(notification_frame(3, notification_tail(info.encoded())))
+    assert list(validator("Notification").iter_errors(frame)) == []  # type: ignore[attr-defined]
+    login = orjson.loads(encode_success(1, {"session_id": "ab" * 16}))
+    assert list(validator("LoginResult").iter_errors(login["result"])) == []  # type: ignore[attr-defined]
+    error = orjson.loads(encode_error(2, api.Forbidden([{"field": "params.i_customer", "message": "x"}])))
+    assert list(validator("ErrorResponse").iter_errors(error)) == []  # type: ignore[attr-defined]
+    bad = {"call": {"id": "x"}, "transport_id": 5}
+    assert list(validator("TerminateCallParams").iter_errors(bad))  # type: ignore[attr-defined]
