@@ -243,6 +243,9 @@ def parse_name_addr(value: str) -> NameAddr:
         semi = text.find(";")
         uri, rest = (text, "") if semi < 0 else (text[:semi], text[semi:])
         uri = uri.strip()
+        if "," in uri or "?" in uri:
+            # §20: a URI with ',', '?' or ';' must be enclosed in <> (RFC 4475 regbadct)
+            raise SipParseError.bad("URI with '?' or ',' outside <>")
     if not uri or any(c in " \t" for c in uri) or ":" not in uri:
         raise SipParseError.bad("Malformed URI in address")
     params = parse_header_params(rest, "address") if rest.strip() else {}
@@ -257,21 +260,13 @@ def tag_of(value: str) -> str | None:
     """
     gt = value.rfind(">")
     tail = value[gt + 1 :] if gt >= 0 else value
-    i = tail.find("tag=")
-    if i < 0:
-        i = tail.lower().find("tag=")
-        if i < 0:
-            return None
-    # must be a parameter name, not the end of e.g. "xtag="
-    j = i - 1
-    while j >= 0 and tail[j] in " \t":
-        j -= 1
-    if j < 0 or tail[j] != ";":
+    if "tag" not in tail and "TAG" not in tail.upper():
         return None
-    start = i + 4
-    end = tail.find(";", start)
-    tag = (tail[start:] if end < 0 else tail[start:end]).strip()
-    return tag or None
+    for part in tail.split(";")[1:]:
+        name, eq, val = part.partition("=")
+        if eq and name.strip(" \t").lower() == "tag":
+            return val.strip(" \t") or None
+    return None
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from sip.headers import (
     split_header_values,
     tag_of,
 )
-from sip.uri import Uri, parse_uri
+from sip.uri import SipUri, Uri, parse_uri
 
 MAX_MESSAGE_SIZE = 65535
 MAX_HEADERS = 256
@@ -61,6 +61,16 @@ def _check_value(value: str) -> None:
     for c in _CRLF_OR_NUL:
         if c in value:
             raise ValueError(f"header value contains {c!r}")
+
+
+def _nuls_quoted(text: str) -> bool:
+    """Whether every NUL is the second half of a quoted-pair (``\\`` NUL), the only place §25 allows one."""
+    i = text.find("\x00")
+    while i >= 0:
+        if i == 0 or text[i - 1] != "\\":
+            return False
+        i = text.find("\x00", i + 1)
+    return True
 
 
 class Headers:
@@ -168,12 +178,20 @@ class Message:
                 else:
                     via_values.append(value.strip())
             elif low == "call-id":
+                if call_id is not None:
+                    raise SipParseError.bad("More than one Call-ID")
                 call_id = value
             elif low == "cseq":
+                if cseq is not None:
+                    raise SipParseError.bad("More than one CSeq")
                 cseq = value
             elif low == "from":
+                if from_v is not None:
+                    raise SipParseError.bad("More than one From")
                 from_v = value
             elif low == "to":
+                if to_v is not None:
+                    raise SipParseError.bad("More than one To")
                 to_v = value
         # Via is checked by parse_message, not here: the UA core adds its own
         # top Via to requests built by the dialog layer just before sending.
@@ -309,9 +327,12 @@ class Message:
 
 
 def _int_header(headers: Headers, name: str, limit: int) -> int | None:
-    value = headers.get(name)
-    if value is None:
+    lines = headers.lines(name)
+    if not lines:
         return None
+    if len(lines) > 1:
+        raise SipParseError.bad(f"More than one {canonical_name(name, name)}")
+    value = lines[0]
     v = value.strip()
     if not v.isdigit() or len(v) > 10 or int(v) > limit:
         raise SipParseError.bad(f"Malformed {canonical_name(name, name)}")
@@ -335,7 +356,9 @@ class Request(Message):
         return self._ruri
 
     def validate(self) -> None:
-        self.ruri
+        ruri = self.ruri
+        if isinstance(ruri, SipUri) and ruri.headers:
+            raise SipParseError.bad("Headers not allowed in Request-URI")
         if self.cseq_method != self.method:
             raise SipParseError.bad("CSeq method does not match request method")
         Message.validate(self)
@@ -389,7 +412,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
         text = data[:end].decode("utf-8")
     except UnicodeDecodeError:
         raise SipParseError.bad("Invalid UTF-8 in headers") from None
-    if "\x00" in text:
+    if "\x00" in text and not _nuls_quoted(text):
         raise SipParseError.bad("NUL in headers")
     lines = text.split(sep)
     start = lines[0]
@@ -402,7 +425,8 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
             if not items:
                 raise SipParseError.bad("Continuation line before any header")
             low, name, value = items[-1]
-            items[-1] = (low, name, f"{value} {line.strip()}" if value else line.strip())
+            cont = line.strip(" \t")
+            items[-1] = (low, name, f"{value} {cont}" if value else cont)
             continue
         colon = line.find(":")
         if colon <= 0:
@@ -411,7 +435,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
         if raw_name[-1] in " \t":
             raw_name = raw_name.rstrip()
         low, name = header_name(raw_name)
-        items.append((low, name, line[colon + 1 :].strip()))
+        items.append((low, name, line[colon + 1 :].strip(" \t")))
     if sep == "\r\n":
         crlf = len(lines) - 1
         if text.count("\r") != crlf or text.count("\n") != crlf:

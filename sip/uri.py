@@ -159,8 +159,8 @@ def parse_uri(text: str) -> Uri:
 
 def _parse_sip(scheme: str, rest: str) -> SipUri:
     headers: dict[str, str] = {}
-    q = rest.find("?")
-    at = rest.find("@", 0, q if q >= 0 else len(rest))
+    # '@' is never legal unescaped after the userinfo, while '?' and ';' are legal inside it.
+    at = rest.find("@")
     user: str | None = None
     password: str | None = None
     if at >= 0:
@@ -169,7 +169,7 @@ def _parse_sip(scheme: str, rest: str) -> SipUri:
         password = pw if pc else None
         if not user:
             raise SipParseError.bad("Empty user in URI")
-        q = rest.find("?")
+    q = rest.find("?")
     if q >= 0:
         htext, rest = rest[q + 1 :], rest[:q]
         for item in htext.split("&"):
