@@ -67,12 +67,15 @@ class UaStats:
 class IncomingRequest:
     """A request that opened a server transaction: the TU answers through it."""
 
-    __slots__ = ("ua", "request", "peer", "tx", "on_cancel", "final_sent")
+    __slots__ = ("ua", "request", "peer", "source", "tx", "on_cancel", "final_sent")
 
-    def __init__(self, ua: "UserAgent", request: Request, peer: Peer, tx: ServerTx) -> None:
+    def __init__(self, ua: "UserAgent", request: Request, peer: Peer, tx: ServerTx,
+                 source: Peer | None = None) -> None:
         self.ua = ua
         self.request = request
+        # ``peer``: where responses go (§18.2.2); ``source``: where the request really came from.
         self.peer = peer
+        self.source = source if source is not None else peer
         self.tx = tx
         # Set by the TU to handle CANCEL itself (it must then send the final response).
         self.on_cancel: Callable[[], None] | None = None
@@ -258,7 +261,10 @@ class UserAgent:
     def _fix_via(self, request: Request, peer: Peer) -> None:
         via = request.top_via
         changed = False
-        if via.host != peer.host and via.host.strip("[]") != peer.host:
+        received = via.params.get("received")
+        if (via.host != peer.host and via.host.strip("[]") != peer.host) or (
+                received is not None and received != peer.host):
+            # Always our own observation: a client-supplied "received" could misdirect responses.
             via.params["received"] = peer.host
             changed = True
         if "rport" in via.params and via.params["rport"] is None:
@@ -310,10 +316,13 @@ class UserAgent:
         reply_to = self._response_peer(request, peer)
         stx: ServerTx
         if method == "INVITE":
-            stx = ServerInviteTransaction(request, now, self.timers, reliable=peer.reliable)
+            # 100 Trying is sent after the TU has seen the INVITE, and only if it
+            # did not answer at once (see _trying_unless_answered).
+            stx = ServerInviteTransaction(request, now, self.timers, reliable=peer.reliable,
+                                          send_trying=False)
         else:
             stx = ServerNonInviteTransaction(request, now, self.timers, reliable=peer.reliable)
-        incoming = IncomingRequest(self, request, reply_to, stx)
+        incoming = IncomingRequest(self, request, reply_to, stx, peer)
         self.table.add(stx)
         self._servers[stx] = incoming
         if method == "CANCEL":
@@ -328,12 +337,26 @@ class UserAgent:
                 incoming.respond(481)
                 return
             self._dispatch(user.on_request, incoming)
-            return
-        handler = self.on_request
-        if handler is None:
-            incoming.respond(501 if method not in ("OPTIONS",) else 200)
-            return
-        self._dispatch(handler, incoming)
+        else:
+            handler = self.on_request
+            if handler is None:
+                incoming.respond(501 if method not in ("OPTIONS",) else 200)
+                return
+            self._dispatch(handler, incoming)
+        if method == "INVITE":
+            self._trying_unless_answered(incoming)
+
+    def _trying_unless_answered(self, incoming: IncomingRequest) -> None:
+        """Send 100 Trying for an INVITE the TU did not answer while it was being delivered.
+
+        §17.2.1 asks for 100 Trying unless the TU answers within 200 ms; a TU
+        that answered synchronously already has, and the 100 would only be one
+        more datagram for both ends. INVITE retransmissions are answered with
+        the last response either way.
+        """
+        tx = incoming.tx
+        if tx.last_response is None and not tx.terminated:
+            incoming.respond(100)
 
     def _dispatch(self, handler: Callable[[IncomingRequest], None], incoming: IncomingRequest) -> None:
         try:
