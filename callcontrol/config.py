@@ -48,6 +48,8 @@ class Config:
     http_listen: tuple[str, int] = ("127.0.0.1", 8446)
     rtp_ports: tuple[int, int] = (20000, 29999)
     media_host: str | None = None
+    media_anchor: bool = True  # False: SDP passes untouched, no RTP relay (signalling benchmarks)
+    rtp_timeout: float = 60.0  # seconds without RTP from an answered leg before the call is ended
     data_dir: Path = Path("./callcontrol-data")
     log_level: str = "INFO"
     t1: float = 0.5
@@ -90,6 +92,17 @@ class Config:
             self.rtp_ports = parse_port_range(str(media["rtp_ports"]))
         if "host" in media:
             self.media_host = str(media["host"])
+        if "anchor" in media:
+            if not isinstance(media["anchor"], bool):
+                raise ConfigError("media.anchor must be true or false")
+            self.media_anchor = media["anchor"]
+        if "rtp_timeout" in media:
+            try:
+                self.rtp_timeout = float(media["rtp_timeout"])
+            except (TypeError, ValueError):
+                raise ConfigError("media.rtp_timeout must be a number of seconds") from None
+            if self.rtp_timeout <= 0:
+                raise ConfigError("media.rtp_timeout must be positive")
         store = data.get("store", {})
         if "data_dir" in store:
             self.data_dir = Path(str(store["data_dir"]))

@@ -4,12 +4,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import time
 
 from aiohttp import web
 
+from callcontrol.b2bua import B2bua, B2buaSettings
+from callcontrol.b2bua_backend import B2buaBackend
+from callcontrol.calls import CallRegistry
 from callcontrol.config import Config
+from callcontrol.directory import Directory
+from callcontrol.hub import Hub, start_hub
+from callcontrol.registrar import Registrar
+from callcontrol.routing import Route, route
+from callcontrol.sip_auth import RequestAuthenticator
+from ivr.ports import PortPairAllocator
 from sip.transaction import TimerConfig
 from sip.ua import IncomingRequest, UserAgent
 
@@ -19,7 +29,12 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE, REGISTE
 
 
 class Server:
-    """Owns the listeners and the components; ``start`` binds, ``stop`` winds down."""
+    """Owns the listeners and the components; ``start`` binds, ``stop`` winds down.
+
+    Start order: directory (store), WebSocket hub, SIP listeners, registrar, B2BUA,
+    HTTP. Stop order: refuse new calls and BYE the live ones, close SIP, registrar
+    and hub, flush the CDRs and close the store.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -27,14 +42,57 @@ class Server:
         self.started_at = time.time()
         self._http_runner: web.AppRunner | None = None
         self.listeners: list[str] = []
+        self.registry = CallRegistry()
+        self.directory: Directory | None = None
+        self.hub: Hub | None = None
+        self.registrar: Registrar | None = None
+        self.b2bua: B2bua | None = None
 
     async def start(self) -> None:
-        for listen in self.config.sip_listen:
+        cfg = self.config
+        self.directory = directory = await Directory.open(cfg.data_dir, sip_realm=cfg.sip_realm)
+        for listen in cfg.sip_listen:
             if listen.transport == "tls":
                 raise OSError(f"tls:{listen.host}:{listen.port}: TLS needs a certificate (not configured)")
             host, port = await self.ua.listen(listen.transport, listen.host, listen.port)
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
+        transport_ids = {f"{h}:{p}" for h, p in (t.local for t in self.ua.transports.values())}
+        backend = B2buaBackend(self.registry, transport_ids)
+        ws_host, ws_port = cfg.ws_listen
+        self.hub = await start_hub(ws_host, ws_port, directory=directory, backend=backend, ssl=self._ws_ssl())
+        self.registry.set_publish(self.hub.publish)
+        scheme = "wss" if cfg.ws_certfile else "ws"
+        self.listeners.append(f"WebSocket API on {scheme}://{ws_host}:{self.hub.port}/ws")
+        authenticator = RequestAuthenticator(directory, directory.sip_realm, is_trusted=cfg.is_trusted)
+        self.registrar = Registrar(directory, authenticator)
+        await self.registrar.start()
+        media_host = cfg.media_host or self._default_media_host()
+        allocator = PortPairAllocator(*cfg.rtp_ports) if cfg.media_anchor else None
+        self.b2bua = B2bua(
+            self.ua, directory=directory, registry=self.registry, router=self._route,
+            authorizer=authenticator, allocator=allocator, cdr_sink=directory.store.add_cdr,
+            settings=B2buaSettings(media_anchor=cfg.media_anchor, media_host=media_host,
+                                   rtp_timeout=cfg.rtp_timeout))
+        self.b2bua.start()
         await self._start_http()
+
+    def _ws_ssl(self) -> ssl.SSLContext | None:
+        if not self.config.ws_certfile:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.config.ws_certfile, self.config.ws_keyfile)
+        return context
+
+    def _default_media_host(self) -> str:
+        """RTP binds where SIP listens (the first listener), unless [media] host says otherwise."""
+        host = self.config.sip_listen[0].host if self.config.sip_listen else "127.0.0.1"
+        return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+    def _route(self, number: str | None) -> Route:
+        assert self.directory is not None
+        registrar = self.registrar
+        return route(number, directory=self.directory, contacts=registrar.contacts if registrar else None,
+                     trunk_uri=self.config.trunk_uri)
 
     async def _start_http(self) -> None:
         app = web.Application()
@@ -50,9 +108,21 @@ class Server:
         self.listeners.append(f"HTTP health and metrics on http://{bound[0]}:{bound[1]}/")
 
     async def stop(self) -> None:
+        if self.b2bua is not None:
+            await self.b2bua.shutdown()
         self.ua.close()
+        if self.registrar is not None:
+            await self.registrar.close()
+        if self.hub is not None:
+            await self.hub.close()
         if self._http_runner is not None:
             await self._http_runner.cleanup()
+        if self.directory is not None:
+            try:
+                await self.directory.store.flush()
+            except Exception:
+                logger.exception("CDRs could not be flushed")
+            await self.directory.close()
 
     # -- SIP ------------------------------------------------------------------------------------
     def _on_request(self, incoming: IncomingRequest) -> None:
@@ -61,9 +131,17 @@ class Server:
             incoming.respond(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
                                            ("Server", self.ua.server_name)])
         elif method == "INVITE":
-            incoming.respond(480, "Temporarily Unavailable")
-        elif method in ("BYE", "INFO", "NOTIFY", "REFER", "UPDATE", "REGISTER"):
-            incoming.respond(481 if method != "REGISTER" else 501)
+            if self.b2bua is None:
+                incoming.respond(503)
+            else:
+                self.b2bua.handle_invite(incoming)
+        elif method == "REGISTER":
+            if self.registrar is None:
+                incoming.respond(503)
+            else:
+                self.registrar.handle_register(incoming)
+        elif method in ("BYE", "INFO", "NOTIFY", "REFER", "UPDATE", "PRACK"):
+            incoming.respond(481)
         else:
             incoming.respond(405, headers=[("Allow", ALLOW)])
 
@@ -87,6 +165,20 @@ class Server:
             "# TYPE callcontrol_sip_transactions gauge",
             f"callcontrol_sip_transactions {len(self.ua.table)}",
         ]
+        if self.b2bua is not None:
+            b = self.b2bua.stats
+            lines += [
+                "# TYPE callcontrol_calls_total counter",
+                f"callcontrol_calls_total {b.calls}",
+                "# TYPE callcontrol_calls_answered_total counter",
+                f"callcontrol_calls_answered_total {b.answered}",
+                "# TYPE callcontrol_calls_failed_total counter",
+                f"callcontrol_calls_failed_total {b.failed}",
+                "# TYPE callcontrol_calls_rtp_timeouts_total counter",
+                f"callcontrol_calls_rtp_timeouts_total {b.rtp_timeouts}",
+                "# TYPE callcontrol_calls_active gauge",
+                f"callcontrol_calls_active {len(self.b2bua.calls)}",
+            ]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
@@ -96,6 +188,11 @@ async def run_server(config: Config) -> int:
         await server.start()
     except OSError as exc:
         sys.stderr.write(f"callcontrol: cannot start: {exc.strerror or exc}\n")
+        await server.stop()
+        return 1
+    except Exception as exc:
+        logger.debug("start-up failed", exc_info=True)
+        sys.stderr.write(f"callcontrol: cannot start: {exc}\n")
         await server.stop()
         return 1
     for line in server.listeners:

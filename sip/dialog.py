@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from sip.errors import SipParseError
-from sip.headers import parse_name_addr, quote
+from sip.headers import NameAddr, parse_name_addr, quote
 from sip.message import Headers, Request, Response
 from sip.uri import SipUri, parse_uri
 
@@ -119,6 +119,14 @@ def _without_tag(value: str) -> str:
     na = parse_name_addr(value)
     na.params.pop("tag", None)
     return str(na)
+
+
+def _name_addr_without_tag(na: NameAddr) -> str:
+    """``str(na)`` minus its tag, leaving ``na`` (a message's cached parse) untouched."""
+    if "tag" not in na.params:
+        return str(na)
+    params = {k: v for k, v in na.params.items() if k != "tag"}
+    return str(NameAddr(na.display_name, na.uri, params))
 
 
 def _is_loose(route: str) -> bool:
@@ -239,8 +247,8 @@ class Dialog:
             id=DialogId(request.call_id, local_tag, remote_tag),
             role=DialogRole.UAS,
             state=DialogState.EARLY,
-            local_uri=_without_tag(request.headers.get("to") or ""),
-            remote_uri=_without_tag(request.headers.get("from") or ""),
+            local_uri=_name_addr_without_tag(request.to),
+            remote_uri=_name_addr_without_tag(request.from_),
             local_seq=0,  # §12.1.1: empty; our first request then carries CSeq 1
             remote_seq=request.cseq,
             remote_target=contacts[0].uri,

@@ -71,7 +71,7 @@ def _content_length(head: bytes) -> int:
         n = name.strip().lower()
         if n == b"content-length" or n == b"l":
             v = value.strip()
-            if not v.isdigit() or len(v) > 10:
+            if not (v.isascii() and v.isdigit()) or len(v) > 10:
                 raise SipParseError.bad("Malformed Content-Length")
             return int(v)
     raise SipParseError.bad("Missing Content-Length on a stream")

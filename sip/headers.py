@@ -231,8 +231,9 @@ def parse_name_addr(value: str) -> NameAddr:
     if lt >= 0:
         if lt > 0:
             tokens = text[:lt].split()
-            if not all(is_token(t) for t in tokens):
-                raise SipParseError.bad("Malformed display name")
+            for t in tokens:
+                if not is_token(t):
+                    raise SipParseError.bad("Malformed display name")
             display = " ".join(tokens)
         gt = text.find(">", lt)
         if gt < 0:
@@ -246,7 +247,7 @@ def parse_name_addr(value: str) -> NameAddr:
         if "," in uri or "?" in uri:
             # §20: a URI with ',', '?' or ';' must be enclosed in <> (RFC 4475 regbadct)
             raise SipParseError.bad("URI with '?' or ',' outside <>")
-    if not uri or any(c in " \t" for c in uri) or ":" not in uri:
+    if not uri or " " in uri or "\t" in uri or ":" not in uri:
         raise SipParseError.bad("Malformed URI in address")
     params = parse_header_params(rest, "address") if rest.strip() else {}
     return NameAddr(display, uri, params)
@@ -260,7 +261,7 @@ def tag_of(value: str) -> str | None:
     """
     gt = value.rfind(">")
     tail = value[gt + 1 :] if gt >= 0 else value
-    if "tag" not in tail and "TAG" not in tail.upper():
+    if ";" not in tail or ("tag" not in tail and "TAG" not in tail.upper()):
         return None
     for part in tail.split(";")[1:]:
         name, eq, val = part.partition("=")
@@ -335,7 +336,7 @@ def parse_via(value: str) -> Via:
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 10:
         raise SipParseError.bad("Malformed CSeq")
     number = int(parts[0])
     if number >= 2**31:

@@ -14,6 +14,7 @@ from email.utils import parsedate_tz
 
 from sip.errors import SipParseError
 from sip.headers import (
+    _NAME_CACHE,
     LIST_HEADERS,
     NameAddr,
     Via,
@@ -195,11 +196,15 @@ class Message:
                 to_v = value
         # Via is checked by parse_message, not here: the UA core adds its own
         # top Via to requests built by the dialog layer just before sending.
-        for what, v in (("From", from_v), ("To", to_v), ("Call-ID", call_id), ("CSeq", cseq)):
-            if not v:
-                raise SipParseError.bad(f"Missing {what} header")
-        assert call_id is not None and cseq is not None and from_v is not None and to_v is not None
-        if any(c in call_id for c in " \t"):
+        if not from_v:
+            raise SipParseError.bad("Missing From header")
+        if not to_v:
+            raise SipParseError.bad("Missing To header")
+        if not call_id:
+            raise SipParseError.bad("Missing Call-ID header")
+        if not cseq:
+            raise SipParseError.bad("Missing CSeq header")
+        if " " in call_id or "\t" in call_id:
             raise SipParseError.bad("Malformed Call-ID")
         self.via_values = via_values
         self.call_id = call_id
@@ -334,7 +339,7 @@ def _int_header(headers: Headers, name: str, limit: int) -> int | None:
         raise SipParseError.bad(f"More than one {canonical_name(name, name)}")
     value = lines[0]
     v = value.strip()
-    if not v.isdigit() or len(v) > 10 or int(v) > limit:
+    if not (v.isascii() and v.isdigit()) or len(v) > 10 or int(v) > limit:
         raise SipParseError.bad(f"Malformed {canonical_name(name, name)}")
     return int(v)
 
@@ -417,7 +422,16 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     lines = text.split(sep)
     start = lines[0]
     items: list[tuple[str, str, str]] = []
+    append = items.append
+    known = _NAME_CACHE
     for line in lines[1:]:
+        # Fast path: a name seen (and validated) before, written exactly as then.
+        colon = line.find(":")
+        if colon > 0 and line[0] != " " and line[0] != "\t":
+            hit = known.get(line[:colon])
+            if hit is not None:
+                append((hit[0], hit[1], line[colon + 1 :].strip(" \t")))
+                continue
         if not line:
             raise SipParseError.bad("Empty header line")
         c = line[0]
@@ -452,7 +466,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
                 raise SipParseError.bad("Conflicting Content-Length")
             cl_value = value
     if cl_value is not None:
-        if not cl_value.isdigit() or len(cl_value) > 10:
+        if not (cl_value.isascii() and cl_value.isdigit()) or len(cl_value) > 10:
             raise SipParseError.bad("Malformed Content-Length")
         length = int(cl_value)
         if length > len(body):
@@ -469,7 +483,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
         version, code = parts[0], parts[1]
         if version != "SIP/2.0":
             raise SipParseError("Version Not Supported", 505)
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not (code.isascii() and code.isdigit()) or not 100 <= int(code) <= 699:
             raise SipParseError.bad("Malformed status code")
         resp = Response(int(code), parts[2] if len(parts) == 3 else "", headers, body, version)
         if not resp.via_values:
@@ -502,12 +516,15 @@ def make_request(method: str, uri: str, headers: Iterable[tuple[str, str]], body
 
 # Headers a response copies from its request (§8.2.6.2).
 _COPIED = frozenset({"via", "from", "call-id", "cseq"})
+# Headers that decide a message's identity fields (see Message.reindex).
+_IDENTITY = frozenset({"via", "from", "to", "call-id", "cseq"})
 
 
 def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None,
                   headers: Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> Response:
     items: list[tuple[str, str, str]] = []
     copy_rr = 100 < status < 300
+    response_to_tag = request.to_tag
     for item in request.headers._items:
         low = item[0]
         if low in _COPIED or (copy_rr and low == "record-route"):
@@ -516,9 +533,36 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
             value = item[2]
             if to_tag and tag_of(value) is None:
                 value = f"{value};tag={to_tag}"
+                response_to_tag = tag_of(value)
             items.append((low, item[1], value))
     h = Headers(items)
+    identity_added = False
     if headers:
         for name, value in headers:
             h.add(name, value)
-    return Response(status, reason if reason is not None else REASONS.get(status, ""), h, body)
+            if h._items[-1][0] in _IDENTITY:
+                identity_added = True
+    if reason is None:
+        reason = REASONS.get(status, "")
+    if identity_added:
+        return Response(status, reason, h, body)
+    # The identity headers are the request's own (already checked when it was
+    # built), so the response's identity fields are copied instead of re-parsed.
+    response = Response.__new__(Response)
+    response.status = status
+    response.reason = reason
+    response.headers = h
+    response.body = body
+    response.version = "SIP/2.0"
+    response.via_values = list(request.via_values)
+    response.call_id = request.call_id
+    response.cseq = request.cseq
+    response.cseq_method = request.cseq_method
+    response.from_tag = request.from_tag
+    response.to_tag = response_to_tag
+    response._vias = None
+    response._top_via = None
+    response._from = None
+    response._to = None
+    response._contacts = None
+    return response

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl as ssl_module
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,12 @@ class Peer:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
 
 
+# Receive buffer asked for on UDP listeners (the kernel caps it at net.core.rmem_max).
+# The default (~200 KB) holds only ~100 datagrams on loopback, i.e. a few tens of
+# milliseconds of a busy server's input: any pause (GC, a busy neighbour core)
+# would drop requests and turn into retransmissions.
+DEFAULT_UDP_RCVBUF = 4 * 1024 * 1024
+
 ReceiveCallback = Callable[[bytes, Peer], None]
 ErrorCallback = Callable[[Peer, str], None]
 
@@ -51,10 +58,16 @@ class UdpTransport(asyncio.DatagramProtocol):
         self.local: tuple[str, int] = ("", 0)
 
     @classmethod
-    async def listen(cls, host: str, port: int, on_receive: ReceiveCallback) -> "UdpTransport":
+    async def listen(cls, host: str, port: int, on_receive: ReceiveCallback, *,
+                     rcvbuf: int | None = DEFAULT_UDP_RCVBUF) -> "UdpTransport":
         loop = asyncio.get_running_loop()
         proto = cls(on_receive)
         transport, _ = await loop.create_datagram_endpoint(lambda: proto, local_addr=(host, port))
+        if rcvbuf:
+            try:
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            except OSError as exc:  # not fatal: the kernel default still works, only less slack
+                logger.warning("could not set UDP receive buffer to %d: %s", rcvbuf, exc)
         sock = transport.get_extra_info("sockname")
         proto.local = (sock[0], sock[1])
         return proto

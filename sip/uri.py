@@ -12,6 +12,9 @@ from sip.errors import SipParseError
 # Characters that may appear in a hostname or IPv4 address (§25.1 hostname).
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
 _IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
+# The same sets as strings: ``not text.strip(chars)`` tests "only these chars" in C.
+_HOST_CHARS_STR = "".join(sorted(_HOST_CHARS))
+_IPV6_CHARS_STR = "".join(sorted(_IPV6_CHARS))
 # Characters never legal anywhere in a URI as written in a SIP message.
 _FORBIDDEN = frozenset(" \t\r\n<>\"")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
@@ -108,8 +111,8 @@ def _valid_host(host: str) -> bool:
     if not host:
         return False
     if host[0] == "[":
-        return host[-1] == "]" and len(host) > 2 and all(c in _IPV6_CHARS for c in host[1:-1])
-    return all(c in _HOST_CHARS for c in host)
+        return host[-1] == "]" and len(host) > 2 and not host[1:-1].strip(_IPV6_CHARS_STR)
+    return not host.strip(_HOST_CHARS_STR)
 
 
 def parse_hostport(text: str, what: str) -> tuple[str, int | None]:
@@ -128,7 +131,7 @@ def parse_hostport(text: str, what: str) -> tuple[str, int | None]:
         raise SipParseError.bad(f"Malformed host in {what}")
     port: int | None = None
     if port_text is not None:
-        if not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
+        if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5 or int(port_text) > 65535:
             raise SipParseError.bad(f"Malformed port in {what}")
         port = int(port_text)
     return host, port

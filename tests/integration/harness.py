@@ -165,3 +165,13 @@ def _stat(text: str, label: str) -> int:
             cells = [c.strip() for c in line.split("|")]
             value = int(cells[2])  # cumulative column
     return value
+
+
+def start_sipp_scenario(port: int, transport: str, calls: int, scenario: Path | str,
+                        *extra: str) -> subprocess.Popen[str]:
+    """SIPp running a scenario file (a UAS: it waits for calls) in the foreground; exits after ``calls``."""
+    popen = subprocess.Popen(["sipp", "-sf", str(scenario), "-t", transport, "-i", "127.0.0.1", "-p", str(port),
+                              "-m", str(calls), "-nostdin", "-timeout", "120s", *extra], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_port_bound(port, "tcp" if transport.startswith("t") else "udp")
+    return popen

@@ -1,0 +1,296 @@
+"""The back-to-back user agent: an INVITE becomes a ``Call`` with leg A (we answer) and leg B
+(we call), each its own dialog with its own Call-ID and tags.
+
+This module is the intake and the lifecycle (``B2bua``: authorise, route, create
+the call, RTP inactivity check, shutdown); one call's signalling is
+``callcontrol.b2b_call.B2bCall``. Flow of one call:
+
+- leg A's INVITE is authorised (digest account or trusted address), routed
+  (``callcontrol.routing``) and, unless media anchoring is off, given a
+  :class:`~callcontrol.media.MediaAnchor`;
+- leg B is one INVITE per target (several registered contacts fork in parallel);
+  1xx are relayed to A (``ringing``, or ``early`` with SDP), the first 2xx answers A
+  and CANCELs the other forks, failures are relayed when every fork failed;
+- we ACK B's 2xx ourselves (late offer: once A's ACK brings the answer), and match A's
+  ACK through the dialog registered with the UA core;
+- CANCEL from A cancels B; BYE from either side BYEs the other; re-INVITE, UPDATE
+  and other in-dialog requests pass through with their SDP rewritten;
+- every leg state change is one CallInfo (``callcontrol.calls``); when the last leg
+  ends the call's CDRs go to ``cdr_sink``.
+
+Hold seen in pass-through re-offers (sendonly/inactive or c=0.0.0.0) moves the
+offering leg to ``holding`` and the other to ``held``; a plain re-offer moves both
+back to ``connected``. RTP inactivity on an answered, anchored call ends it with BYE
+both ways (reason ``RTP timeout``).
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from callcontrol.b2b_call import (
+    REASON_RTP_TIMEOUT,
+    REASON_SHUTDOWN,
+    TRUSTED,
+    B2bCall,
+    UasSide,
+    local_contact,
+)
+from callcontrol.callinfo import Party, routing_keys
+from callcontrol.calls import Call, CallRegistry
+from callcontrol.media import MediaAnchor
+from callcontrol.routing import Route, RouteKind, dialled_number
+from callcontrol.store import Cdr
+from ivr.ports import PortPairAllocator, PortsExhausted
+from sip.dialog import Dialog, new_tag
+from sip.errors import SipParseError
+from sip.message import Request
+from sip.ua import IncomingRequest, UserAgent
+from sip.uri import SipUri, parse_uri
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TRUSTED", "Authorizer", "B2bCall", "B2bua", "B2buaSettings", "B2buaStats"]
+
+
+class Authorizer(Protocol):
+    """``callcontrol.sip_auth.RequestAuthenticator``: an Account, "trusted", or None after it
+    answered the request itself (401/407/403). May return an awaitable of the same."""
+
+    def check(self, incoming: IncomingRequest, *, proxy: bool) -> Any: ...
+
+
+Router = Callable[[str | None], Route]
+CdrSink = Callable[[Cdr], None]
+
+
+@dataclass(slots=True)
+class B2buaSettings:
+    media_anchor: bool = True
+    media_host: str = "127.0.0.1"
+    rtp_timeout: float = 60.0  # seconds without RTP/RTCP from a leg that should send: BYE both
+    ring_timeout: float = 180.0  # seconds leg B may ring unanswered: CANCEL it, 480 to A
+    shutdown_grace: float = 3.0  # seconds to wait for BYE/CANCEL answers on shutdown
+
+
+@dataclass(slots=True)
+class B2buaStats:
+    invites: int = 0
+    calls: int = 0
+    answered: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    rtp_timeouts: int = 0
+
+
+
+class B2bua:
+    """Owns the calls; the server hands it every out-of-dialog INVITE."""
+
+    def __init__(self, ua: UserAgent, *, directory: Any, registry: CallRegistry, router: Router,
+                 authorizer: Authorizer, settings: B2buaSettings | None = None,
+                 allocator: PortPairAllocator | None = None, cdr_sink: CdrSink | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.ua = ua
+        self.directory = directory
+        self.registry = registry
+        self.router = router
+        self.authorizer = authorizer
+        self.settings = settings or B2buaSettings()
+        self.allocator = allocator
+        self.cdr_sink = cdr_sink
+        self.wall = wall
+        self.stats = B2buaStats()
+        self.accepting = True
+        self.calls: dict[str, B2bCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._teardowns = 0  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
+        self._teardowns_done = asyncio.Event()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        registry.on_call_ended = self._call_ended
+        if self.settings.media_anchor and allocator is None:
+            raise ValueError("media anchoring needs a port allocator")
+
+    def loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def teardown_started(self) -> Callable[[], None]:
+        """Count one BYE/CANCEL in flight; call the returned function (once) when it is answered."""
+        self._teardowns += 1
+        self._teardowns_done.clear()
+        finished = False
+
+        def done() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            self._teardowns -= 1
+            if self._teardowns == 0:
+                self._teardowns_done.set()
+
+        return done
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the RTP inactivity check (again, with the current settings, when called twice)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.settings.media_anchor:
+            self._arm_idle_check()
+
+    def _arm_idle_check(self) -> None:
+        interval = max(0.05, min(5.0, self.settings.rtp_timeout / 4))
+        self._idle_timer = asyncio.get_running_loop().call_later(interval, self._idle_check)
+
+    def _idle_check(self) -> None:
+        now = self.loop_time()
+        limit = self.settings.rtp_timeout
+        for bcall in list(self.calls.values()):
+            media = bcall.media
+            if media is None or bcall.ending or bcall.winner is None:
+                continue
+            if media.idle_for(now) > limit:
+                logger.info("call %s: no RTP for %.0f s, ending it", bcall.call.id, limit)
+                self.stats.rtp_timeouts += 1
+                bcall.hangup(REASON_RTP_TIMEOUT)
+        if self.accepting:
+            self._arm_idle_check()
+
+    async def shutdown(self) -> None:
+        """Refuse new calls, end every call (BYE/CANCEL), wait a little for the answers."""
+        self.accepting = False
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        for bcall in list(self.calls.values()):
+            bcall.hangup(REASON_SHUTDOWN, 503)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._teardowns:
+            try:
+                await asyncio.wait_for(self._teardowns_done.wait(), self.settings.shutdown_grace)
+            except TimeoutError:
+                logger.warning("shutdown: %d BYE/CANCEL still unanswered", self._teardowns)
+
+    def _call_ended(self, call: Call) -> None:
+        bcall = self.calls.pop(call.id, None)
+        if bcall is not None:
+            bcall.cleanup()
+        sink = self.cdr_sink
+        if sink is not None:
+            for cdr in call.cdrs():
+                try:
+                    sink(cdr)
+                except Exception:
+                    logger.exception("CDR of call %s not stored", call.id)
+
+    # -- new calls ----------------------------------------------------------------------------
+    def handle_invite(self, incoming: IncomingRequest) -> None:
+        self.stats.invites += 1
+        if not self.accepting:
+            incoming.respond(503, headers=[("Retry-After", "5")])
+            return
+        request = incoming.request
+        require = request.headers.get("require")
+        if require:
+            incoming.respond(420, headers=[("Unsupported", require)])
+            return
+        result = self.authorizer.check(incoming, proxy=True)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(self._authorized_later(incoming, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._authorized(incoming, result)
+
+    async def _authorized_later(self, incoming: IncomingRequest, pending: Any) -> None:
+        self._authorized(incoming, await pending)
+
+    def _authorized(self, incoming: IncomingRequest, who: Any) -> None:
+        if who is None or incoming.final_sent:
+            return  # the authenticator answered (401/407/403)
+        request = incoming.request
+        if request.call_id in self.calls:
+            incoming.respond(482)  # a second INVITE of a call we already handle (merged request)
+            return
+        number = dialled_number(request.uri)
+        route = self.router(number)
+        if route.kind is RouteKind.REJECT:
+            incoming.respond(route.status, route.reason)
+            return
+        if route.kind is RouteKind.IVR:
+            # The IVR hand-off (answer and wait for the application) is its own piece of work.
+            incoming.respond(480, "IVR Not Available")
+            return
+        caller = self._caller_party(request, who)
+        callee = self._callee_party(route)
+        mf = request.max_forwards
+        if mf is not None and mf <= 0:
+            incoming.respond(483)
+            return
+        transport = incoming.peer.transport
+        host, port = self.ua.local_address(transport)
+        tag = new_tag()
+        call = self.registry.new_call(request.call_id)
+        bcall = B2bCall(self, call)
+        leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
+                           callee=callee, transport_id=f"{host}:{port}", now=self.wall())
+        a = UasSide(bcall, leg, incoming, local_contact(self.ua, transport, route.number), tag)
+        bcall.a = a
+        try:
+            a.dialog = Dialog.from_uas(request, tag, a.contact, now=self.loop_time())
+        except SipParseError:
+            bcall.reject(400, "Missing Contact header", reason="bad request")
+            return
+        self.calls[call.id] = bcall
+        self.stats.calls += 1
+        self.ua.register_dialog(request.call_id, tag, a)
+        incoming.on_cancel = bcall.a_cancelled
+        if self.settings.media_anchor:
+            task = asyncio.ensure_future(self._start_with_media(bcall, route, callee))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            bcall.start_forks(route.targets, callee)
+
+    async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
+        assert self.allocator is not None
+        try:
+            media = await MediaAnchor.open(self.allocator, self.settings.media_host)
+        except (PortsExhausted, OSError) as exc:
+            logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
+            if not bcall.ending:
+                bcall.reject(503, "Service Unavailable", reason="no media ports")
+            return
+        if bcall.ending:
+            media.close()
+            return
+        bcall.media = media
+        bcall.start_forks(route.targets, callee)
+
+    def _caller_party(self, request: Request, who: Any) -> Party:
+        if who != TRUSTED and getattr(who, "i_account", None) is not None:
+            keys = routing_keys(self.directory, i_account=who.i_account)
+            return Party(id=who.id, account_id=who.id, display_name=who.display_name or None,
+                         extension_id=who.extension or None, **keys)
+        from_na = request.from_
+        try:
+            uri = parse_uri(from_na.uri)
+            user = uri.user if isinstance(uri, SipUri) and uri.user else from_na.uri
+        except SipParseError:
+            user = "anonymous"
+        return Party(id=user, display_name=from_na.display_name or None)
+
+    def _callee_party(self, route: Route) -> Party:
+        account = route.account
+        if account is not None:
+            keys = routing_keys(self.directory, i_account=account.i_account)
+            return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
+                         extension_id=account.extension or None, **keys)
+        return Party(id=route.number)

@@ -1,0 +1,262 @@
+"""The B2BUA end to end: SIPp uac -> ``callcontrol serve`` -> SIPp uas on the trunk.
+
+Each test starts the real server with a TOML config (trunk = the SIPp UAS, 127.0.0.1
+trusted), runs SIPp on both sides, stops the server with SIGTERM and reads the CDRs
+it flushed into its SQLite store.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from callcontrol.client import CallControlClient
+from tests.integration.harness import (
+    SCENARIOS,
+    Proc,
+    free_port,
+    run_sipp,
+    start,
+    start_sipp_scenario,
+    start_sipp_uas,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Server:
+    proc: Proc
+    sip_port: int
+    trunk_port: int
+    data_dir: Path
+    ws_port: int
+    http_port: int
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")
+
+    def stop_and_read_cdrs(self) -> list[sqlite3.Row]:
+        assert self.proc.stop() == 0, self.proc.stderr_text()
+        db = sqlite3.connect(self.data_dir / "callcontrol.sqlite3")
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute("SELECT * FROM cdrs ORDER BY id").fetchall()
+        finally:
+            db.close()
+
+
+def start_server(tmp_path: Path, *, media: str = "") -> Server:
+    sip, trunk, ws, http = free_port(), free_port(), free_port(), free_port()
+    data_dir = tmp_path / "data"
+    config = tmp_path / "callcontrol.toml"
+    config.write_text(f"""
+[sip]
+listen = ["udp:127.0.0.1:{sip}", "tcp:127.0.0.1:{sip}"]
+trusted = ["127.0.0.1/32"]
+[trunk]
+uri = "sip:127.0.0.1:{trunk}"
+[ws]
+listen = "127.0.0.1:{ws}"
+[http]
+listen = "127.0.0.1:{http}"
+[store]
+data_dir = "{data_dir}"
+[media]
+{media}
+""")
+    proc = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
+    return Server(proc, sip, trunk, data_dir, ws, http)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path)
+    yield srv
+    srv.proc.stop()
+
+
+def _calls(cdrs: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    return [c for c in cdrs if c["leg_tag"] is None]
+
+
+@pytest.mark.parametrize("transport", [pytest.param("u1", id="udp"), pytest.param("t1", id="tcp")])
+def test_20_calls_complete_through_the_trunk(server: Server, transport: str) -> None:
+    uas = start_sipp_uas(server.trunk_port, "u1", 20)
+    try:
+        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sn", "uac", "-s", "5551234", "-t", transport,
+                           "-m", "20", "-r", "20", "-p", str(free_port())], timeout=60)
+        uas_code = uas.wait(30)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+    assert result.returncode == 0, result.output[-3000:]
+    assert (result.successful, result.failed) == (20, 0)
+    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+    cdrs = server.stop_and_read_cdrs()
+    calls = _calls(cdrs)
+    assert len(calls) == 20 and len(cdrs) == 60  # one per call, one per leg
+    for call in calls:
+        assert call["callee"] == "5551234"
+        assert call["caller"] == "sipp"
+        assert call["connect_time"] is not None
+        assert call["disconnect_reason"] == "caller hung up"
+    # every leg of every call is in the store, under the call's id
+    assert {c["call_id"] for c in cdrs} == {c["call_id"] for c in calls}
+
+
+def test_cancel_from_caller_cancels_the_trunk_leg(server: Server) -> None:
+    uas = start_sipp_scenario(server.trunk_port, "u1", 10, SCENARIOS / "uas_ring_cancel.xml")
+    try:
+        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_cancel.xml"),
+                           "-s", "5551234", "-m", "10", "-r", "10", "-p", str(free_port())], timeout=60)
+        uas_code = uas.wait(30)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+    assert result.returncode == 0, result.output[-3000:]
+    assert (result.successful, result.failed) == (10, 0)
+    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+    cdrs = server.stop_and_read_cdrs()
+    assert len(_calls(cdrs)) == 10 and len(cdrs) == 30
+    for cdr in cdrs:
+        assert (cdr["disconnect_reason"], cdr["sip_code"], cdr["connect_time"]) == ("cancelled", 487, None)
+
+
+def test_busy_trunk_is_relayed_as_486(server: Server) -> None:
+    uas = start_sipp_scenario(server.trunk_port, "u1", 10, SCENARIOS / "uas_busy.xml")
+    try:
+        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_busy.xml"),
+                           "-s", "5551234", "-m", "10", "-r", "10", "-p", str(free_port())], timeout=60)
+        uas_code = uas.wait(30)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+    assert result.returncode == 0, result.output[-3000:]
+    assert (result.successful, result.failed) == (10, 0)
+    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+    cdrs = server.stop_and_read_cdrs()
+    assert len(_calls(cdrs)) == 10 and len(cdrs) == 30
+    for cdr in cdrs:
+        assert (cdr["sip_code"], cdr["disconnect_reason"], cdr["connect_time"]) == (486, "Busy Here", None)
+
+
+def test_rtp_inactivity_ends_the_call_with_bye_both_ways(tmp_path: Path) -> None:
+    """No RTP flows (SIPp sends none): after media.rtp_timeout the server BYEs both legs."""
+    srv = start_server(tmp_path, media="rtp_timeout = 1")
+    try:
+        uas = start_sipp_uas(srv.trunk_port, "u1", 2)
+        try:
+            # The caller would hang up after 30 s; the server must not let it get that far.
+            result = run_sipp([f"127.0.0.1:{srv.sip_port}", "-sn", "uac", "-s", "5551234", "-d", "30000",
+                               "-m", "2", "-r", "10", "-p", str(free_port())], timeout=25)
+            uas_code = uas.wait(30)
+        finally:
+            if uas.poll() is None:
+                uas.kill()
+        # SIPp's built-in UAC does not expect a BYE: its calls count as failed; the UAS's succeed.
+        assert result.failed == 2, result.output[-3000:]
+        assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+        cdrs = srv.stop_and_read_cdrs()
+    finally:
+        srv.proc.stop()
+    assert len(_calls(cdrs)) == 2 and len(cdrs) == 6
+    for cdr in cdrs:
+        assert cdr["disconnect_reason"] == "RTP timeout"
+        assert cdr["connect_time"] is not None
+        assert 0.5 < cdr["duration"] < 10
+
+
+def _register(server_port: int, contact_port: int, account: str) -> str:
+    """REGISTER ``account`` from 127.0.0.1:``contact_port`` (a trusted source: no digest); the reply."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", contact_port))
+        sock.settimeout(5)
+        sock.sendto((
+            f"REGISTER sip:127.0.0.1:{server_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bKreg1;rport\r\n"
+            f"From: <sip:{account}@127.0.0.1>;tag=r1\r\nTo: <sip:{account}@127.0.0.1>\r\n"
+            f"Call-ID: reg-{account}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+            f"Contact: <sip:{account}@127.0.0.1:{contact_port}>;expires=300\r\nContent-Length: 0\r\n\r\n"
+        ).encode(), ("127.0.0.1", server_port))
+        return sock.recv(65535).decode()
+
+
+async def test_call_to_registered_account_is_notified_and_listed(server: Server) -> None:
+    """A call to account 1002 reaches its registered contact; demo-corp sees both legs' states."""
+    phone_port = free_port()
+    reply = await asyncio.to_thread(_register, server.sip_port, phone_port, "1002")
+    assert reply.startswith("SIP/2.0 200 "), reply
+    uas = start_sipp_uas(phone_port, "u1", 1)
+    try:
+        async with CallControlClient.connect(f"ws://127.0.0.1:{server.ws_port}/ws") as client:
+            await client.login("demo-corp", "demo-corp-pass")
+            await client.enable_api_notifications(i_customer=1)
+            sipp = asyncio.create_task(asyncio.to_thread(run_sipp, [
+                f"127.0.0.1:{server.sip_port}", "-sn", "uac", "-s", "1002", "-d", "1500", "-m", "1",
+                "-p", str(free_port())], 30))
+            states: dict[str, list[str]] = {}
+            infos: dict[str, dict] = {}
+            listed: list[dict] | None = None
+            while not (len(states) == 2 and all(s[-1] == "terminated" for s in states.values())):
+                n = await client.next_notification(timeout=15)
+                assert n.call_info is not None
+                tag = n.call_info["call"]["tag"]
+                states.setdefault(tag, []).append(n.call_info["state"])
+                infos[tag] = n.call_info
+                if listed is None and sum(s[-1] == "connected" for s in states.values()) == 2:
+                    listed = await client.get_sip_calls_list(i_customer=1)
+            result = await sipp
+        uas_code = await asyncio.to_thread(uas.wait, 30)
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+    assert result.returncode == 0 and result.successful == 1, result.output[-3000:]
+    assert uas_code == 0
+    by_type = {info["type"]: (tag, info) for tag, info in infos.items()}
+    a_tag, a_info = by_type["outgoing"]
+    b_tag, b_info = by_type["incoming"]
+    assert a_info["call"]["id"] == b_info["call"]["id"]  # one call, two parts
+    assert states[a_tag] == ["trying", "ringing", "connected", "terminated"]
+    assert states[b_tag] == ["trying", "ringing", "connected", "terminated"]
+    assert b_info["callee"]["id"] == "1002" and b_info["callee"]["account_id"] == "1002"
+    assert a_info["caller"]["id"] == "sipp"
+    assert a_info["reason"] == b_info["reason"] == "caller hung up"
+    assert listed is not None
+    assert sorted(x["state"] for x in listed) == ["connected", "connected"]
+    assert {x["call"]["tag"] for x in listed} == {a_tag, b_tag}
+
+
+def test_sigterm_byes_live_calls_and_flushes_their_cdrs(tmp_path: Path) -> None:
+    srv = start_server(tmp_path)
+    uas = start_sipp_uas(srv.trunk_port, "u1", 3)
+    uac = subprocess.Popen(["sipp", f"127.0.0.1:{srv.sip_port}", "-sn", "uac", "-s", "5551234", "-d", "60000",
+                            "-m", "3", "-r", "10", "-p", str(free_port()), "-nostdin", "-timeout", "60s"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while srv.metric("callcontrol_calls_answered_total") < 3:
+            assert time.monotonic() < deadline, "calls were not answered"
+            time.sleep(0.05)  # polling a counter under a deadline
+        assert srv.metric("callcontrol_calls_active") == 3
+        cdrs = srv.stop_and_read_cdrs()  # SIGTERM: BYE both ways, CDRs flushed, exit 0
+        assert uas.wait(30) == 0  # the trunk side got its BYEs (a BYE ends each call of its scenario)
+    finally:
+        for proc in (uac, uas):
+            if proc.poll() is None:
+                proc.kill()
+        srv.proc.stop()
+    assert len(_calls(cdrs)) == 3 and len(cdrs) == 9
+    assert {(c["disconnect_reason"], c["sip_code"]) for c in cdrs} == {("server shutdown", 503)}

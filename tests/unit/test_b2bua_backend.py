@@ -1,0 +1,60 @@
+"""The hub over the B2BUA's backend: calls listed from the registry, commands refused honestly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+from callcontrol.b2bua_backend import NOT_YET, B2buaBackend
+from callcontrol.calls import CallRegistry, LegState
+from callcontrol.directory import Directory
+from callcontrol.hub import start_hub
+from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
+    TRANSPORT,
+    RawClient,
+    error_code,
+    party,
+    seeded_dir_fixture,
+)
+
+
+async def test_list_from_registry_and_commands_are_disabled_not_faked(seeded_dir: Path) -> None:
+    directory = await Directory.open(seeded_dir)
+    registry = CallRegistry()
+    hub = await start_hub("127.0.0.1", 0, directory=directory, backend=B2buaBackend(registry, {TRANSPORT}))
+    registry.set_publish(hub.publish)
+    try:
+        ours = registry.new_call("c1@h")
+        a = ours.add_leg(tag="ta", sip_call_id="c1@h", type="outgoing", caller=party(directory, i_account=1),
+                         callee=party(directory, i_account=2), transport_id=TRANSPORT, now=1.7e9)
+        ours.move(a, LegState.CONNECTED, 1.7e9 + 1)
+        other = registry.new_call("c2@h")  # customer 3's call: invisible to demo-corp
+        other.add_leg(tag="tx", sip_call_id="c2@h", type="outgoing", caller=party(directory, i_account=5),
+                      callee=party(directory, i_account=5), transport_id=TRANSPORT, now=1.7e9)
+        ws = await connect(f"ws://127.0.0.1:{hub.port}/ws", compression=None)
+        client = RawClient(ws)
+        try:
+            await client.login("demo-corp", "demo-corp-pass")
+            listed = await client.cc("get_sip_calls_list", {"i_customer": 1})
+            calls = listed["result"]["calls_list"]
+            assert [(c["call"], c["state"]) for c in calls] == [({"id": "c1@h", "tag": "ta"}, "connected")]
+            hidden = await client.cc("get_sip_calls_list", {"i_customer": 3})
+            assert hidden["result"]["calls_list"] == []  # another tenant's call does not exist for us
+
+            ref = {"call": {"id": "c1@h", "tag": "ta"}, "transport_id": TRANSPORT}
+            resp = await client.cc("terminate_call", ref)
+            assert error_code(resp) == "sip.call_control_disabled"
+            assert resp["error"]["details"]["reason"] == NOT_YET
+            assert a.state is LegState.CONNECTED  # nothing pretended to happen
+            gone = await client.cc("terminate_call", {"call": {"id": "c1@h", "tag": "nope"}})
+            assert error_code(gone) == "sip.call_not_found"
+            foreign = await client.cc("hold_call", {"call": {"id": "c2@h", "tag": "tx"}})
+            assert error_code(foreign) == "sip.call_not_found"
+            originate = await client.cc("originate_advanced_call",
+                                        {"bill_id": "1001", "caller_id": "1001", "callee_id": "1002"})
+            assert error_code(originate) == "sip.call_control_disabled"
+        finally:
+            await ws.close()
+    finally:
+        await hub.close()
+        await directory.close()
