@@ -410,16 +410,20 @@ class ClientInviteTransaction(ClientTransaction):
         self._rtx_at = now + self._rtx_interval
 
 
+# RFC 3261 Figures 6 and 8: client and server non-INVITE machines share one shape.
+_NON_INVITE_TRANSITIONS: dict[TransactionState, frozenset[TransactionState]] = {
+    _S.TRYING: frozenset({_S.PROCEEDING, _S.COMPLETED, _S.TERMINATED}),
+    _S.PROCEEDING: frozenset({_S.COMPLETED, _S.TERMINATED}),
+    _S.COMPLETED: frozenset({_S.TERMINATED}),
+    _S.TERMINATED: frozenset(),
+}
+
+
 class ClientNonInviteTransaction(ClientTransaction):
     """RFC 3261 Figure 6."""
 
     __slots__ = ()
-    _TRANSITIONS: ClassVar[dict[TransactionState, frozenset[TransactionState]]] = {
-        _S.TRYING: frozenset({_S.PROCEEDING, _S.COMPLETED, _S.TERMINATED}),
-        _S.PROCEEDING: frozenset({_S.COMPLETED, _S.TERMINATED}),
-        _S.COMPLETED: frozenset({_S.TERMINATED}),
-        _S.TERMINATED: frozenset(),
-    }
+    _TRANSITIONS = _NON_INVITE_TRANSITIONS
 
     def __init__(self, request: Request, now: float, config: TimerConfig = DEFAULT_TIMERS, *,
                  reliable: bool = False) -> None:
@@ -616,12 +620,7 @@ class ServerNonInviteTransaction(ServerTransaction):
     """RFC 3261 Figure 8."""
 
     __slots__ = ()
-    _TRANSITIONS: ClassVar[dict[TransactionState, frozenset[TransactionState]]] = {
-        _S.TRYING: frozenset({_S.PROCEEDING, _S.COMPLETED, _S.TERMINATED}),
-        _S.PROCEEDING: frozenset({_S.COMPLETED, _S.TERMINATED}),
-        _S.COMPLETED: frozenset({_S.TERMINATED}),
-        _S.TERMINATED: frozenset(),
-    }
+    _TRANSITIONS = _NON_INVITE_TRANSITIONS
 
     def __init__(self, request: Request, now: float, config: TimerConfig = DEFAULT_TIMERS, *,
                  reliable: bool = False) -> None:
