@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 import ssl
@@ -51,6 +52,7 @@ class Server:
     async def start(self) -> None:
         cfg = self.config
         self.directory = directory = await Directory.open(cfg.data_dir, sip_realm=cfg.sip_realm)
+        await self._refuse_demo_credentials_off_loopback(directory)
         for listen in cfg.sip_listen:
             if listen.transport == "tls":
                 raise OSError(f"tls:{listen.host}:{listen.port}: TLS needs a certificate (not configured)")
@@ -75,6 +77,16 @@ class Server:
                                    rtp_timeout=cfg.rtp_timeout))
         self.b2bua.start()
         await self._start_http()
+
+    async def _refuse_demo_credentials_off_loopback(self, directory: Directory) -> None:
+        """SPEC: demo credentials only bind to loopback; anything wider needs real passwords first."""
+        cfg = self.config
+        hosts = [listen.host for listen in cfg.sip_listen] + [cfg.ws_listen[0], cfg.http_listen[0]]
+        exposed = sorted({h for h in hosts if not _is_loopback(h)})
+        if exposed and await directory.uses_demo_credentials():
+            raise DemoCredentialsExposed(
+                f"the demo directory's passwords are still in use; refusing to listen on "
+                f"{', '.join(exposed)} (change them with `callcontrol directory passwd LOGIN`)")
 
     def _ws_ssl(self) -> ssl.SSLContext | None:
         if not self.config.ws_certfile:
@@ -180,6 +192,19 @@ class Server:
                 f"callcontrol_calls_active {len(self.b2bua.calls)}",
             ]
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+class DemoCredentialsExposed(RuntimeError):
+    """Start-up refused: a non-loopback listener while demo passwords work."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a hostname: cannot prove it is loopback
 
 
 async def run_server(config: Config) -> int:
