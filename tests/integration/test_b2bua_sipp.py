@@ -117,37 +117,31 @@ def test_20_calls_complete_through_the_trunk(server: Server, transport: str) -> 
     assert {c["call_id"] for c in cdrs} == {c["call_id"] for c in calls}
 
 
-def test_cancel_from_caller_cancels_the_trunk_leg(server: Server) -> None:
-    uas = start_sipp_scenario(server.trunk_port, "u1", 10, SCENARIOS / "uas_ring_cancel.xml")
+def _calls_through_trunk(server: Server, uas_scenario: str, uac_scenario: str, calls: int) -> list[sqlite3.Row]:
+    """SIPp caller → server → SIPp trunk UAS, each running its scenario; both must succeed. Returns CDRs."""
+    uas = start_sipp_scenario(server.trunk_port, "u1", calls, SCENARIOS / uas_scenario)
     try:
-        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_cancel.xml"),
-                           "-s", "5551234", "-m", "10", "-r", "10", "-p", str(free_port())], timeout=60)
+        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / uac_scenario),
+                           "-s", "5551234", "-m", str(calls), "-r", "10", "-p", str(free_port())], timeout=60)
         uas_code = uas.wait(30)
     finally:
         if uas.poll() is None:
             uas.kill()
     assert result.returncode == 0, result.output[-3000:]
-    assert (result.successful, result.failed) == (10, 0)
+    assert (result.successful, result.failed) == (calls, 0)
     assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
-    cdrs = server.stop_and_read_cdrs()
+    return server.stop_and_read_cdrs()
+
+
+def test_cancel_from_caller_cancels_the_trunk_leg(server: Server) -> None:
+    cdrs = _calls_through_trunk(server, "uas_ring_cancel.xml", "uac_cancel.xml", 10)
     assert len(_calls(cdrs)) == 10 and len(cdrs) == 30
     for cdr in cdrs:
         assert (cdr["disconnect_reason"], cdr["sip_code"], cdr["connect_time"]) == ("cancelled", 487, None)
 
 
 def test_busy_trunk_is_relayed_as_486(server: Server) -> None:
-    uas = start_sipp_scenario(server.trunk_port, "u1", 10, SCENARIOS / "uas_busy.xml")
-    try:
-        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_busy.xml"),
-                           "-s", "5551234", "-m", "10", "-r", "10", "-p", str(free_port())], timeout=60)
-        uas_code = uas.wait(30)
-    finally:
-        if uas.poll() is None:
-            uas.kill()
-    assert result.returncode == 0, result.output[-3000:]
-    assert (result.successful, result.failed) == (10, 0)
-    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
-    cdrs = server.stop_and_read_cdrs()
+    cdrs = _calls_through_trunk(server, "uas_busy.xml", "uac_busy.xml", 10)
     assert len(_calls(cdrs)) == 10 and len(cdrs) == 30
     for cdr in cdrs:
         assert (cdr["sip_code"], cdr["disconnect_reason"], cdr["connect_time"]) == (486, "Busy Here", None)
