@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,25 +20,6 @@ from callcontrol.directory import (
     Principal,
 )
 from callcontrol.store import DB_FILENAME, Binding
-
-
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir seeded once per module: seeding costs eight scrypt hashes."""
-    path = tmp_path_factory.mktemp("seeded")
-
-    async def seed() -> None:
-        await (await Directory.open(path)).close()
-
-    asyncio.run(seed())
-    return path
-
-
-@pytest.fixture
-def data_dir(seeded_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(seeded_template, target)
-    return target
 
 
 @pytest.fixture

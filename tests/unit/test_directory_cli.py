@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,24 +17,6 @@ from callcontrol import directory_cli
 from callcontrol.directory import Directory, Principal
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("seeded")
-
-    async def seed() -> None:
-        await (await Directory.open(path)).close()
-
-    asyncio.run(seed())
-    return path
-
-
-@pytest.fixture
-def data_dir(seeded_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(seeded_template, target)
-    return target
 
 
 def _parser(top_level_data_dir: bool = False) -> argparse.ArgumentParser:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,23 +30,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("seeded")
-
-    async def seed() -> None:
-        await (await Directory.open(path)).close()
-
-    asyncio.run(seed())
-    return path
-
-
-@pytest.fixture
-def data_dir(seeded_template: Path, tmp_path: Path) -> Path:
-    shutil.copytree(seeded_template, tmp_path / "data")
-    return tmp_path / "data"
 
 
 @dataclass

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,22 +29,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Seeding hashes the demo passwords with scrypt: once per module, then copied."""
-    path = tmp_path_factory.mktemp("seeded")
-
-    async def seed() -> None:
-        await (await Directory.open(path)).close()
-
-    asyncio.run(seed())
-    return path
-
-
 @pytest.fixture
-async def directory(seeded_template: Path, tmp_path: Path) -> AsyncIterator[Directory]:
-    shutil.copytree(seeded_template, tmp_path / "data")
-    d = await Directory.open(tmp_path / "data")
+async def directory(data_dir: Path) -> AsyncIterator[Directory]:
+    d = await Directory.open(data_dir)
     yield d
     await d.close()
 
