@@ -1,12 +1,26 @@
-"""One B2BUA call's signalling: leg A (the dialog we answer) glued to its leg B forks.
+"""One B2BUA call's signalling: the sides (one SIP dialog with one phone each) and how
+they are paired.
 
-``B2bCall`` reacts to everything SIP says about one call: leg B's responses
-(relayed to A: 1xx as ``ringing``/``early``, the first 2xx answers A and cancels
-the other forks, failures once every fork failed), A's CANCEL and ACK, BYE from
-either side, and in-dialog requests passed through (re-INVITE/UPDATE with their
-SDP rewritten by the call's :class:`~callcontrol.media.MediaAnchor`, hold seen in
-re-offers as ``holding``/``held``). Every leg change goes through the ``Call``
-model (``callcontrol.calls``), which publishes one snapshot per change.
+A :class:`Side` is the server's dialog with one phone and that phone's leg in the
+call model. A call bridges at most two sides at a time, by media position
+(``pair[A]``, ``pair[B]``: the two endpoints of the call's
+:class:`~callcontrol.media.MediaAnchor`); everything one side says in a dialog
+(re-INVITE, UPDATE, INFO, BYE) goes to the other side of the pair.
+
+Sides come from three places:
+
+- :class:`UasSide`: the INVITE a phone sent us (leg A of a dialled call);
+- :class:`UacSide` with purpose ``FORK``: leg B forks of a dialled call. 1xx are
+  relayed to A (``ringing``, or ``early`` with SDP), the first 2xx answers A and
+  CANCELs the other forks, failures are relayed when every fork failed;
+- :class:`UacSide` with purpose ``PLACED``: a call the server places itself
+  (originate's legs, a transfer target). Its outcome goes to the callbacks given
+  to :meth:`B2bCall.place`.
+
+Call control (``callcontrol.call_actions``) rearranges pairs: a transfer seats a new
+side where the transferor was, an attended transfer hands a side to another call.
+Every leg change goes through the ``Call`` model (``callcontrol.calls``) that owns
+the leg, which publishes one snapshot per change.
 
 Watchdogs (one timer per call): leg B ringing longer than ``ring_timeout`` is
 cancelled (480 to A); a 2xx that A never ACKs within 64*T1 ends the call (§13.3.1.4).
@@ -14,16 +28,17 @@ cancelled (480 to A); a 2xx that A never ACKs within 64*T1 ends the call (§13.3
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from callcontrol.callinfo import Party
 from callcontrol.calls import Call, Leg, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Target
 from sip.dialog import Dialog, DialogError, DialogState, new_call_id, new_tag
-from sip.headers import quote
+from sip.headers import quote, split_header_values
 from sip.message import Request, Response, make_request
 from sip.sdp import SdpParseError, parse_sdp
 from sip.transaction import ClientInviteTransaction
@@ -35,9 +50,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
 SDP = "application/sdp"
 TRUSTED = "trusted"
+AUTO_ANSWER_HEADERS: tuple[tuple[str, str], ...] = (
+    ("Alert-Info", "<sip:127.0.0.1>;info=AutoAnswer"),
+    ("Call-Info", "<sip:127.0.0.1>;answer-after=0"),
+)
 
 # Reasons shown in terminated notifications and CDRs.
 REASON_CALLER_BYE = "caller hung up"
@@ -48,13 +67,29 @@ REASON_RTP_TIMEOUT = "RTP timeout"
 REASON_SHUTDOWN = "server shutdown"
 REASON_NO_ANSWER = "no answer"
 REASON_NO_ACK = "no ACK"
+REASON_API = "terminated by API"
+REASON_BLIND_TRANSFER = "blind transfer"
+REASON_ATTENDED_TRANSFER = "attended transfer"
+REASON_TRANSFER_FAILED = "transfer failed"
+REASON_NO_IVR_APP = "no IVR application"
 
 
-def _has_sdp(message: Request | Response) -> bool:
+def has_sdp(message: Request | Response) -> bool:
     if not message.body:
         return False
     ctype = message.content_type
     return ctype is None or ctype.split(";", 1)[0].strip().lower() == SDP
+
+
+def allow_events(message: Request | Response) -> frozenset[str]:
+    """The event packages a phone says it accepts (``Allow-Events``, RFC 6665), lower case."""
+    out: set[str] = set()
+    for value in message.headers.get_all("allow-events"):
+        for item in split_header_values(value):
+            name = item.split(";", 1)[0].strip().lower()
+            if name:
+                out.add(name)
+    return frozenset(out)
 
 
 def local_contact(ua: UserAgent, transport: str, user: str) -> str:
@@ -63,23 +98,45 @@ def local_contact(ua: UserAgent, transport: str, user: str) -> str:
     return f"<sip:{user}@{host}:{port}{suffix}>"
 
 
+class Purpose(enum.Enum):
+    FORK = "fork"  # leg B of a dialled call: relayed to leg A
+    PLACED = "placed"  # a call the server places itself (originate, transfer target)
+
+
 class Side:
-    """What both legs share: the dialog, where to send, and a pending deferred ACK."""
+    """The server's dialog with one phone: where to send, the leg, a pending deferred ACK."""
 
-    __slots__ = ("answered_invite", "call", "contact", "dialog", "index", "leg", "peer", "pending_ack", "tag")
+    __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "dialog", "index",
+                 "leg", "media_control", "model", "peer", "pending_ack", "reinvite_busy", "reinvite_queue", "tag")
 
-    def __init__(self, call: B2bCall, index: int, leg: Leg, peer: Peer, contact: str, tag: str) -> None:
-        self.call = call
-        self.index = index
+    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
+                 tag: str, *, caller_side: bool) -> None:
+        self.call = call  # the B2bCall that owns this side now (an attended transfer moves it)
+        self.model = model  # the call model that owns the leg (never changes)
+        self.index = index  # media position in ``call.media``
         self.leg = leg
+        leg.side = self
         self.dialog: Dialog | None = None
         self.peer = peer  # sticky: in-dialog requests go where the dialog started (NAT-friendly)
         self.contact = contact
         self.tag = tag
+        self.caller_side = caller_side  # its BYE reads "caller hung up"
+        self.allow_events: frozenset[str] = frozenset()
         self.answered_invite: IncomingRequest | None = None  # a re-INVITE we 2xx'd, awaiting its ACK
         # A 2xx of ours to ACK once the other side's ACK brings the SDP answer (offerless INVITE):
         # (dialog, INVITE CSeq, the INVITE's client transaction).
         self.pending_ack: tuple[Dialog, int, ClientInviteTransaction | None] | None = None
+        self.reinvite_busy = False  # a re-INVITE of ours is in progress on this dialog
+        self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None]] = []
+        self.media_control: Any = None  # callcontrol.leg_media.LegMedia, made on first use
+
+    @property
+    def ended(self) -> bool:
+        return self.leg.terminated
+
+    @property
+    def confirmed(self) -> bool:
+        return self.dialog is not None and self.dialog.state is DialogState.CONFIRMED
 
     # DialogUser
     def on_request(self, incoming: IncomingRequest) -> None:
@@ -93,39 +150,66 @@ class UasSide(Side):
     __slots__ = ("incoming",)
 
     def __init__(self, call: B2bCall, leg: Leg, incoming: IncomingRequest, contact: str, tag: str) -> None:
-        super().__init__(call, A, leg, incoming.peer, contact, tag)
+        super().__init__(call, A, leg, call.call, incoming.peer, contact, tag, caller_side=True)
         self.incoming = incoming
+        self.allow_events = allow_events(incoming.request)
 
 
-class Fork(Side):
-    """One leg B INVITE (one target)."""
+OnAnswer = Callable[["UacSide"], None]
+OnFail = Callable[["UacSide", int, str], None]
 
-    __slots__ = ("answered", "final", "invite", "offer_sent", "tx")
 
-    def __init__(self, call: B2bCall, leg: Leg, invite: Request, target: Target, contact: str, tag: str) -> None:
-        super().__init__(call, B, leg, target.peer, contact, tag)
+class UacSide(Side):
+    """An INVITE the server sends: one fork of leg B, or a call the server places."""
+
+    __slots__ = ("answered", "final", "invite", "offer_sent", "on_answer", "on_fail", "purpose", "restart", "tx")
+
+    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
+                 contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
+        super().__init__(call, index, leg, model, target.peer, contact, tag, caller_side=caller_side)
         self.invite = invite
         self.tx: ClientInviteTransaction | None = None
         self.final = False
         self.answered = False
         self.offer_sent = bool(invite.body)
+        self.purpose = purpose
+        self.on_answer: OnAnswer | None = None
+        self.on_fail: OnFail | None = None
+        # answer_call "Invite" mode: the headers of the INVITE that replaces the cancelled one.
+        self.restart: tuple[tuple[str, str], ...] | None = None
 
 
 class B2bCall:
-    """One call's signalling glue between leg A and its leg B forks."""
+    """One call: its sides, the pair being bridged, its media anchor and watchdog."""
 
     def __init__(self, b2b: B2bua, call: Call, a: UasSide | None = None) -> None:
         self.b2b = b2b
         self.call = call
-        self.a: UasSide = a  # type: ignore[assignment]  # set right after construction
-        self.forks: list[Fork] = []
-        self.winner: Fork | None = None
+        self.a: UasSide | None = a
+        self.forks: list[UacSide] = []
+        self.winner: UacSide | None = None
+        self.pair: list[Side | None] = [None, None]
+        self.sides: list[Side] = []  # every side this call owns: hangup ends them all
         self.media: MediaAnchor | None = None
         self.ending = False
         self.failures: list[tuple[int, str]] = []
         # One watchdog at a time: "no answer" until B answers, then "no ACK" until A's ACK.
         self.timer: asyncio.TimerHandle | None = None
         self.acked = False
+        self.ivr: Any = None  # the IVR access number when the server answered this call itself
+        self.server_hold: tuple[Side, Side] | None = None  # (holder, held) while the server holds
+
+    def seat(self, side: Side) -> None:
+        """``side`` joins this call at its media position (a side it owns from now on)."""
+        side.call = self
+        if side not in self.sides:
+            self.sides.append(side)
+        self.pair[side.index] = side
+
+    def own(self, side: Side) -> None:
+        side.call = self
+        if side not in self.sides:
+            self.sides.append(side)
 
     def _arm(self, delay: float, fire: Callable[[], None]) -> None:
         if self.timer is not None:
@@ -136,6 +220,11 @@ class B2bCall:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def arm_ack_watch(self) -> None:
+        """We answered leg A: end the call if its ACK never comes (64*T1)."""
+        if not self.acked:
+            self._arm(64 * self.b2b.ua.timers.t1, self._ack_timeout)
 
     def _ring_timeout(self) -> None:
         self.timer = None
@@ -151,11 +240,30 @@ class B2bCall:
             self.hangup(REASON_NO_ACK, 408)
 
     # -- helpers ------------------------------------------------------------------------------
-    def _now(self) -> float:
+    def now(self) -> float:
         return self.b2b.wall()
 
-    def _other(self, side: Side) -> Side | None:
-        return self.winner if side.index == A else self.a
+    _now = now
+
+    def other(self, side: Side) -> Side | None:
+        """The side bridged with ``side`` (None when ``side`` is not in the pair or alone)."""
+        if self.pair[side.index] is not side:
+            return None
+        return self.pair[1 - side.index]
+
+    def live_sides(self) -> list[Side]:
+        return [s for s in self.sides if not s.ended]
+
+    def end_leg(self, side: Side, reason: str, code: int | None = None) -> bool:
+        control = side.media_control
+        if control is not None:
+            side.media_control = None
+            control.close()
+        return side.model.terminate(side.leg, self.now(), reason, code)
+
+    def move(self, side: Side, state: LegState) -> None:
+        if not side.ended:
+            side.model.move(side.leg, state, self.now())
 
     def _relay_body(self, source: int, message: Request | Response) -> bytes:
         """The message's SDP as the other side must see it (SdpParseError on bad SDP)."""
@@ -163,97 +271,167 @@ class B2bCall:
             return message.body
         return self.media.forward(source, message.body)
 
-    # -- leg B --------------------------------------------------------------------------------
-    def start_forks(self, targets: tuple[Target, ...], callee: Party) -> None:
+    # -- placing calls ------------------------------------------------------------------------
+    def build_invite(self, target: Target, tag: str, sip_call_id: str, *, from_user: str,
+                     from_display: str | None, body: bytes, max_forwards: int = 70,
+                     extra: Iterable[tuple[str, str]] = ()) -> tuple[Request, str]:
         ua = self.b2b.ua
+        transport = target.peer.transport
+        host, _port = ua.local_address(transport)
+        contact = local_contact(ua, transport, "b2bua")
+        display = f"{quote(from_display)} " if from_display else ""
+        headers = [
+            ("From", f"{display}<sip:{from_user}@{host}>;tag={tag}"),
+            ("To", f"<{target.uri}>"),
+            ("Call-ID", sip_call_id),
+            ("CSeq", "1 INVITE"),
+            ("Contact", contact),
+            ("Max-Forwards", str(max_forwards)),
+            ("Allow", ALLOW),
+            *extra,
+        ]
+        if body:
+            headers.append(("Content-Type", SDP))
+        return make_request("INVITE", target.uri, headers, body), contact
+
+    def _new_uac(self, model: Call, index: int, target: Target, *, purpose: Purpose, caller: Party,
+                 callee: Party, leg_id: str | None, from_user: str, from_display: str | None, body: bytes,
+                 max_forwards: int = 70, extra: Iterable[tuple[str, str]] = (),
+                 caller_side: bool = False, sip_call_id: str | None = None) -> UacSide:
+        ua = self.b2b.ua
+        transport = target.peer.transport
+        host, port = ua.local_address(transport)
+        tag = new_tag()
+        sip_call_id = sip_call_id or new_call_id(host)
+        invite, contact = self.build_invite(target, tag, sip_call_id, from_user=from_user,
+                                            from_display=from_display, body=body, max_forwards=max_forwards,
+                                            extra=extra)
+        leg = model.add_leg(tag=tag, sip_call_id=sip_call_id, type="incoming", caller=caller, callee=callee,
+                            transport_id=f"{host}:{port}", now=self.now(), leg_id=leg_id)
+        side = UacSide(self, index, leg, model, invite, target, contact, tag, purpose=purpose,
+                       caller_side=caller_side)
+        self.own(side)
+        ua.register_dialog(sip_call_id, tag, side)
+        return side
+
+    def _send_invite(self, side: UacSide) -> None:
+        side.tx = self.b2b.ua.send_request(  # type: ignore[assignment]
+            side.invite, side.peer,
+            lambda resp, s=side: self.uac_response(s, resp),
+            lambda why, s=side: self.uac_failed(s, why))
+
+    def place(self, index: int, target: Target, *, caller: Party, callee: Party, body: bytes,
+              from_user: str, from_display: str | None = None, leg_id: str | None = None,
+              model: Call | None = None, extra: Iterable[tuple[str, str]] = (), on_answer: OnAnswer,
+              on_fail: OnFail, caller_side: bool = False, sip_call_id: str | None = None) -> UacSide:
+        """Call ``target`` on the server's behalf; the side sits at media ``index`` once answered."""
+        side = self._new_uac(model or self.call, index, target, purpose=Purpose.PLACED, caller=caller,
+                             callee=callee, leg_id=leg_id, from_user=from_user, from_display=from_display,
+                             body=body, extra=extra, caller_side=caller_side, sip_call_id=sip_call_id)
+        side.on_answer = on_answer
+        side.on_fail = on_fail
+        self._send_invite(side)
+        return side
+
+    def start_forks(self, targets: tuple[Target, ...], callee: Party) -> None:
+        a = self.a
+        assert a is not None
         self._arm(self.b2b.settings.ring_timeout, self._ring_timeout)
-        a_req = self.a.incoming.request
+        a_req = a.incoming.request
         body = b""
-        if _has_sdp(a_req):
+        if has_sdp(a_req):
             try:
                 body = self._relay_body(A, a_req)
             except SdpParseError as exc:
                 self.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
                 return
-        from_na = a_req.from_
-        caller_user = self.a.leg.caller.id
-        display = f"{quote(from_na.display_name)} " if from_na.display_name else ""
         mf = a_req.max_forwards
-        max_forwards = str((mf if mf is not None else 70) - 1)
         for target in targets:
-            transport = target.peer.transport
-            host, port = ua.local_address(transport)
-            tag = new_tag()
-            sip_call_id = new_call_id(host)
-            contact = local_contact(ua, transport, "b2bua")
-            headers = [
-                ("From", f"{display}<sip:{caller_user}@{host}>;tag={tag}"),
-                ("To", f"<{target.uri}>"),
-                ("Call-ID", sip_call_id),
-                ("CSeq", "1 INVITE"),
-                ("Contact", contact),
-                ("Max-Forwards", max_forwards),
-                ("Allow", ALLOW),
-            ]
-            if body:
-                headers.append(("Content-Type", SDP))
-            invite = make_request("INVITE", target.uri, headers, body)
-            leg = self.call.add_leg(tag=tag, sip_call_id=sip_call_id, type="incoming",
-                                    caller=self.a.leg.caller, callee=callee,
-                                    transport_id=f"{host}:{port}", now=self._now())
-            fork = Fork(self, leg, invite, target, contact, tag)
+            fork = self._new_uac(self.call, B, target, purpose=Purpose.FORK, caller=a.leg.caller, callee=callee,
+                                 leg_id=None, from_user=a.leg.caller.id, from_display=a_req.from_.display_name,
+                                 body=body, max_forwards=(mf if mf is not None else 70) - 1)
             self.forks.append(fork)
-            ua.register_dialog(sip_call_id, tag, fork)
-            fork.tx = ua.send_request(  # type: ignore[assignment]
-                invite, target.peer,
-                lambda resp, f=fork: self.fork_response(f, resp),
-                lambda why, f=fork: self.fork_failed(f, why))
+            self._send_invite(fork)
 
-    def fork_response(self, fork: Fork, resp: Response) -> None:
+    # -- responses to our INVITEs -------------------------------------------------------------
+    def uac_response(self, side: UacSide, resp: Response) -> None:
         status = resp.status
         if status == 100:
             return
         now = self.b2b.loop_time()
         if status < 200:
-            if fork.final or fork.answered:
+            if side.final or side.answered:
                 return
             if resp.to_tag is not None:
-                if fork.dialog is None:
-                    fork.dialog = Dialog.from_uac(fork.invite, resp, now)
-                elif fork.dialog.remote_tag == resp.to_tag:
-                    fork.dialog.receive_response(fork.invite, resp, now)
-            if self.ending or self.winner is not None or self.a.incoming.final_sent:
+                if side.dialog is None:
+                    side.dialog = Dialog.from_uac(side.invite, resp, now)
+                elif side.dialog.remote_tag == resp.to_tag:
+                    side.dialog.receive_response(side.invite, resp, now)
+                side.allow_events = side.allow_events | allow_events(resp)
+            if side.purpose is Purpose.PLACED:
+                if not self.ending and not side.ended and side.restart is None:
+                    self.move(side, LegState.EARLY if has_sdp(resp) else LegState.RINGING)
                 return
-            self._relay_provisional(fork, resp)
+            a = self.a
+            if self.ending or self.winner is not None or a is None or a.incoming.final_sent:
+                return
+            self._relay_provisional(side, resp)
             return
         if status < 300:
-            self._fork_answered(fork, resp, now)
+            self._uac_answered(side, resp, now)
             return
-        if fork.final:
+        if side.final:
             return
-        fork.final = True
-        if fork.dialog is not None:
-            fork.dialog.terminate()
-        self.b2b.ua.unregister_dialog(fork.leg.sip_call_id, fork.tag)
-        self.call.terminate(fork.leg, self._now(), resp.reason or str(status), status)
-        self.failures.append((status, resp.reason))
-        self._maybe_fail_a()
+        if side.restart is not None and not self.ending and not side.ended:
+            self._reinvite_restart(side)
+            return
+        side.final = True
+        if side.dialog is not None:
+            side.dialog.terminate()
+        self.b2b.ua.unregister_dialog(side.leg.sip_call_id, side.tag)
+        phrase = resp.reason or str(status)
+        self.end_leg(side, phrase, status)
+        self._uac_failed(side, status, phrase)
 
-    def fork_failed(self, fork: Fork, why: str) -> None:
-        if fork.final or fork.answered:
+    def uac_failed(self, side: UacSide, why: str) -> None:
+        if side.final or side.answered:
             return
-        fork.final = True
+        side.final = True
         status, reason = (408, "Request Timeout") if why == "timeout" else (503, "Service Unavailable")
-        self.b2b.ua.unregister_dialog(fork.leg.sip_call_id, fork.tag)
-        self.call.terminate(fork.leg, self._now(), reason, status)
-        self.failures.append((status, reason))
+        self.b2b.ua.unregister_dialog(side.leg.sip_call_id, side.tag)
+        self.end_leg(side, reason, status)
+        self._uac_failed(side, status, reason)
+
+    def _uac_failed(self, side: UacSide, status: int, phrase: str) -> None:
+        if side.purpose is Purpose.PLACED:
+            if side.on_fail is not None and not self.ending:
+                side.on_fail(side, status, phrase)
+            return
+        self.failures.append((status, phrase))
         self._maybe_fail_a()
 
-    def _relay_provisional(self, fork: Fork, resp: Response) -> None:
+    def _reinvite_restart(self, side: UacSide) -> None:
+        """answer_call "Invite": the cancelled INVITE is replaced by one with auto-answer headers
+        (same Call-ID and From tag, so the leg keeps its identity)."""
+        assert side.restart is not None
+        old = side.invite
+        headers = [(name, value) for name, value in old.headers
+                   if name.lower() not in ("via", "cseq", "alert-info", "call-info", "to")]
+        headers.append(("To", f"<{old.uri}>"))
+        headers.append(("CSeq", f"{old.cseq + 1} INVITE"))
+        headers.extend(side.restart)
+        side.restart = None
+        side.invite = make_request("INVITE", old.uri, headers, old.body)
+        side.dialog = None
+        side.final = False
+        self._send_invite(side)
+
+    def _relay_provisional(self, fork: UacSide, resp: Response) -> None:
         a = self.a
+        assert a is not None
         headers = [("Contact", a.contact)]
         body = b""
-        early = _has_sdp(resp)
+        early = has_sdp(resp)
         if early:
             try:
                 body = self._relay_body(B, resp)
@@ -263,78 +441,111 @@ class B2bCall:
                 early = False
         a.incoming.respond(resp.status, resp.reason, to_tag=a.tag, headers=headers, body=body)
         state = LegState.EARLY if early else LegState.RINGING
-        now = self._now()
-        self.call.move(fork.leg, state, now)
-        self.call.move(a.leg, state, now)
+        self.move(fork, state)
+        self.move(a, state)
 
-    def _fork_answered(self, fork: Fork, resp: Response, now: float) -> None:
+    def _uac_answered(self, side: UacSide, resp: Response, now: float) -> None:
         ua = self.b2b.ua
-        if fork.answered:
-            if fork.dialog is not None and resp.to_tag == fork.dialog.remote_tag:
+        if side.answered:
+            if side.dialog is not None and resp.to_tag == side.dialog.remote_tag:
                 return  # a retransmission: the UA core re-sends our ACK (or it is still deferred)
             # A second 2xx from a downstream fork: a dialog we do not want (§13.2.2.4).
-            self._ack_and_bye(Dialog.from_uac(fork.invite, resp, now), fork)
+            self._ack_and_bye(Dialog.from_uac(side.invite, resp, now), side)
             return
-        if fork.dialog is None or fork.dialog.remote_tag != (resp.to_tag or ""):
-            fork.dialog = Dialog.from_uac(fork.invite, resp, now)
+        if side.dialog is None or side.dialog.remote_tag != (resp.to_tag or ""):
+            side.dialog = Dialog.from_uac(side.invite, resp, now)
         else:
-            fork.dialog.receive_response(fork.invite, resp, now)
-        fork.answered = True
-        fork.final = True
-        a = self.a
-        if self.ending or self.winner is not None or a.incoming.final_sent:
-            self._ack_and_bye(fork.dialog, fork)
-            self.call.terminate(fork.leg, self._now(), REASON_ELSEWHERE if self.winner else REASON_CANCELLED)
+            side.dialog.receive_response(side.invite, resp, now)
+        side.answered = True
+        side.final = True
+        side.allow_events = side.allow_events | allow_events(resp)
+        if side.purpose is Purpose.PLACED:
+            self._placed_answered(side, resp)
             return
-        self.winner = fork
+        a = self.a
+        assert a is not None
+        if self.ending or self.winner is not None or a.incoming.final_sent:
+            self._ack_and_bye(side.dialog, side)
+            self.end_leg(side, REASON_ELSEWHERE if self.winner else REASON_CANCELLED)
+            return
+        self.winner = side
         headers = [("Contact", a.contact)]
         body = b""
-        if _has_sdp(resp):
+        if has_sdp(resp):
             try:
                 body = self._relay_body(B, resp)
                 headers.append(("Content-Type", SDP))
             except SdpParseError as exc:
                 logger.info("call %s: unreadable SDP in 2xx from leg B: %s", self.call.id, exc)
-                self._ack_and_bye(fork.dialog, fork)
-                self.call.terminate(fork.leg, self._now(), "bad SDP", 488)
+                self._ack_and_bye(side.dialog, side)
+                self.end_leg(side, "bad SDP", 488)
                 self.winner = None
                 self.failures.append((488, "Not Acceptable Here"))
                 self._maybe_fail_a()
                 return
-        if fork.offer_sent:
-            ua.send_ack(fork.dialog.create_ack(fork.invite.cseq), fork.peer, fork.tx)
+        if side.offer_sent:
+            ua.send_ack(side.dialog.create_ack(side.invite.cseq), side.peer, side.tx)
         else:
-            fork.pending_ack = (fork.dialog, fork.invite.cseq, fork.tx)  # A's ACK brings the answer
+            side.pending_ack = (side.dialog, side.invite.cseq, side.tx)  # A's ACK brings the answer
         for other in self.forks:
-            if other is not fork and not other.final:
-                self._cancel_fork(other, REASON_ELSEWHERE)
+            if other is not side and not other.final:
+                self._cancel(other, REASON_ELSEWHERE)
         response = a.incoming.respond(resp.status, resp.reason, to_tag=a.tag, headers=headers, body=body)
         assert a.dialog is not None
         a.dialog.response_sent(a.incoming.request, response)
-        wall = self._now()
-        self.call.move(fork.leg, LegState.CONNECTED, wall)
-        self.call.move(a.leg, LegState.CONNECTED, wall)
+        self.seat(a)
+        self.seat(side)
+        self.move(side, LegState.CONNECTED)
+        self.move(a, LegState.CONNECTED)
         self.b2b.stats.answered += 1
-        if not self.acked:
-            self._arm(64 * ua.timers.t1, self._ack_timeout)
+        self.arm_ack_watch()
+
+    def _placed_answered(self, side: UacSide, resp: Response) -> None:
+        assert side.dialog is not None
+        ua = self.b2b.ua
+        ua.send_ack(side.dialog.create_ack(side.invite.cseq), side.peer, side.tx)
+        if self.ending or side.ended:
+            self._send_bye(side.dialog, side.peer)
+            return
+        if has_sdp(resp) and self.media is not None:
+            try:
+                self.media.heard(side.index, resp.body)
+            except SdpParseError as exc:
+                logger.info("call %s: unreadable SDP in 2xx: %s", self.call.id, exc)
+                self._send_bye(side.dialog, side.peer)
+                self.end_leg(side, "bad SDP", 488)
+                if side.on_fail is not None:
+                    side.on_fail(side, 488, "Not Acceptable Here")
+                return
+        self.move(side, LegState.CONNECTED)
+        if side.on_answer is not None:
+            side.on_answer(side)
 
     def _maybe_fail_a(self) -> None:
         if self.winner is not None or any(not f.final for f in self.forks):
             return
-        if self.a.incoming.final_sent:
+        a = self.a
+        if a is None or a.incoming.final_sent:
             self._finish()
             return
         status, reason = _best_failure(self.failures)
         self.reject(status, reason, reason=reason)
 
-    def _cancel_fork(self, fork: Fork, reason: str) -> None:
-        if fork.tx is not None and not fork.final:
+    def _cancel(self, side: UacSide, reason: str) -> None:
+        if side.tx is not None and not side.final:
             done = self.b2b.teardown_started()
-            if self.b2b.ua.cancel(fork.tx, lambda resp: done() if resp.status >= 200 else None) is None:
+            if self.b2b.ua.cancel(side.tx, lambda resp: done() if resp.status >= 200 else None) is None:
                 done()
-        self.call.terminate(fork.leg, self._now(), reason, 487)
+        self.end_leg(side, reason, 487)
 
-    def _ack_and_bye(self, dialog: Dialog, side: Fork) -> None:
+    def cancel_for_restart(self, side: UacSide, headers: tuple[tuple[str, str], ...]) -> None:
+        """CANCEL a ringing INVITE of ours, to be replaced by one with ``headers`` once it is
+        answered 487 (answer_call "Invite"). The leg stays as it is meanwhile."""
+        side.restart = headers
+        if side.tx is None or self.b2b.ua.cancel(side.tx) is None:
+            self._reinvite_restart(side)
+
+    def _ack_and_bye(self, dialog: Dialog, side: UacSide) -> None:
         ua = self.b2b.ua
         ua.send_ack(dialog.create_ack(side.invite.cseq), side.peer)
         self._send_bye(dialog, side.peer)
@@ -358,11 +569,11 @@ class B2bCall:
         self.b2b.ua.send_request(bye, peer, on_response, lambda why: done())
         dialog.terminate()
 
-    # -- leg A --------------------------------------------------------------------------------
+    # -- ending -------------------------------------------------------------------------------
     def reject(self, status: int, phrase: str, *, reason: str) -> None:
         """Answer leg A with a final error and end everything."""
         a = self.a
-        if not a.incoming.final_sent:
+        if a is not None and not a.incoming.final_sent:
             response = a.incoming.respond(status, phrase, to_tag=a.tag)
             if a.dialog is not None:
                 a.dialog.response_sent(a.incoming.request, response)
@@ -374,26 +585,32 @@ class B2bCall:
         self.b2b.stats.cancelled += 1
         self.hangup(REASON_CANCELLED, 487)
 
+    def drop(self, side: Side, reason: str, code: int | None = None) -> None:
+        """End one side: a final error to an INVITE we hold, BYE to a dialog, CANCEL to a pending
+        INVITE of ours; then its leg."""
+        if side.ended:
+            return
+        if isinstance(side, UasSide) and not side.incoming.final_sent:
+            status = code if code is not None and code >= 400 else 480
+            response = side.incoming.respond(status, to_tag=side.tag)
+            if side.dialog is not None:
+                side.dialog.response_sent(side.incoming.request, response)
+        elif isinstance(side, UacSide) and not side.final:
+            side.restart = None
+            self._cancel(side, reason)
+        elif side.dialog is not None and side.dialog.state is not DialogState.TERMINATED:
+            bye_reason = (code, reason) if side.caller_side and code and code >= 400 else None
+            self._send_bye(side.dialog, side.peer, bye_reason)
+        if self.pair[side.index] is side:
+            self.pair[side.index] = None
+        self.end_leg(side, reason, code)
+
     def hangup(self, reason: str, code: int | None = None, *, by: Side | None = None) -> None:
-        """End every leg: BYE the answered ones, CANCEL the ringing forks, answer A if pending."""
+        """End every side this call owns: BYE the answered, CANCEL the ringing, answer A if pending."""
         self.ending = True
-        now = self._now()
-        a = self.a
-        if by is not a:
-            if not a.incoming.final_sent:
-                status = code if code is not None and code >= 400 else 480
-                a.incoming.respond(status, to_tag=a.tag)
-            elif a.dialog is not None and a.dialog.state is DialogState.CONFIRMED:
-                self._send_bye(a.dialog, a.peer, (code, reason) if code and code >= 400 else None)
-        self.call.terminate(a.leg, now, reason, code)
-        for fork in self.forks:
-            if fork is by:
-                continue
-            if fork.answered and fork.dialog is not None:
-                self._send_bye(fork.dialog, fork.peer)
-            elif not fork.final:
-                self._cancel_fork(fork, reason)
-            self.call.terminate(fork.leg, now, reason, code)
+        for side in list(self.sides):
+            if side is not by:
+                self.drop(side, reason, code)
         self._finish()
 
     def _finish(self) -> None:
@@ -405,34 +622,44 @@ class B2bCall:
         """The call model ended: drop dialog registrations, stop 2xx retransmissions to A."""
         ua = self.b2b.ua
         a = self.a
-        ua.unregister_dialog(a.incoming.request.call_id, a.tag)
-        if a.leg.answered:
-            ua.ack_received(a.incoming)  # no-op once acked; else the call ended before A's ACK
-        for fork in self.forks:
-            ua.unregister_dialog(fork.leg.sip_call_id, fork.tag)
-        self._finish()
+        if a is not None and a.call is self:
+            ua.unregister_dialog(a.incoming.request.call_id, a.tag)
+            if a.leg.answered:
+                ua.ack_received(a.incoming)  # no-op once acked; else the call ended before A's ACK
+        for side in self.sides:
+            if side.ended and side.call is self:
+                ua.unregister_dialog(side.leg.sip_call_id, side.tag)
+        if not self.live_sides():
+            self._finish()
 
     # -- in-dialog ----------------------------------------------------------------------------
     def ack_received(self, side: Side, request: Request) -> None:
         ua = self.b2b.ua
-        if side is self.a and request.cseq == self.a.incoming.request.cseq:
-            ua.ack_received(self.a.incoming)
+        a = self.a
+        if side is a and a is not None and request.cseq == a.incoming.request.cseq:
+            ua.ack_received(a.incoming)
             if not self.acked:
                 self.acked = True
                 self._disarm()
+            if self.ivr is not None and has_sdp(request) and self.media is not None:
+                try:
+                    self.media.heard(A, request.body)  # late offer: the ACK answers our offer
+                except SdpParseError as exc:
+                    logger.info("call %s: unreadable SDP in ACK: %s", self.call.id, exc)
+                return
         elif side.answered_invite is not None and request.cseq == side.answered_invite.request.cseq:
             ua.ack_received(side.answered_invite)
             side.answered_invite = None
         else:
             return
-        other = self._other(side)
+        other = self.other(side)
         if other is None or other.pending_ack is None:
             return
         dialog, cseq, tx = other.pending_ack
         other.pending_ack = None
         body = b""
         ctype = None
-        if _has_sdp(request):
+        if has_sdp(request):
             try:
                 body = self._relay_body(side.index, request)
                 ctype = SDP
@@ -455,17 +682,58 @@ class B2bCall:
         if method == "BYE":
             incoming.respond(200)
             self.b2b.ua.unregister_dialog(dialog.call_id, dialog.local_tag)
-            self.call.terminate(side.leg, self._now(), REASON_CALLER_BYE if side.index == A else REASON_CALLEE_BYE)
-            self.hangup(REASON_CALLER_BYE if side.index == A else REASON_CALLEE_BYE, by=side)
+            reason = REASON_CALLER_BYE if side.caller_side else REASON_CALLEE_BYE
+            self.end_leg(side, reason)
+            if self.pair[side.index] is side:
+                self.pair[side.index] = None
+            self.hangup(reason, by=side)
             return
         if method == "REFER":
-            incoming.respond(501)  # transfers come with the call-control methods
+            self.b2b.actions.refer(side, incoming)
             return
-        other = self._other(side)
+        if method == "INFO" and self._dtmf_info(side, incoming):
+            return
+        other = self.other(side)
         if other is None or other.dialog is None or other.dialog.state is not DialogState.CONFIRMED:
+            if method in ("INVITE", "UPDATE") and other is None and self.media is not None and side.confirmed:
+                self._answer_locally(side, incoming)
+                return
             incoming.respond(491 if method in ("INVITE", "UPDATE") else 481)
             return
         self._relay_request(side, other, incoming)
+
+    def _dtmf_info(self, side: Side, incoming: IncomingRequest) -> bool:
+        """SIP INFO DTMF while detection is on for the side: reported, answered 200, not relayed."""
+        control = side.media_control
+        if control is None or not control.dtmf_enabled:
+            return False
+        request = incoming.request
+        if not control.sip_info(request.content_type or "", request.body):
+            return False
+        incoming.respond(200)
+        return True
+
+    def _answer_locally(self, side: Side, incoming: IncomingRequest) -> None:
+        """A re-offer from a side that nobody is bridged with (IVR, a transfer still ringing):
+        the server answers it itself, keeping the side's media going to its endpoint."""
+        request = incoming.request
+        assert self.media is not None and side.dialog is not None
+        headers = [("Contact", side.contact)]
+        body = b""
+        try:
+            if has_sdp(request):
+                body = self.media.own_answer(side.index, request.body)
+            elif request.method == "INVITE":
+                body = self.media.redirect(side.index, "sendrecv")
+        except SdpParseError:
+            incoming.respond(488)
+            return
+        if body:
+            headers.append(("Content-Type", SDP))
+        response = incoming.respond(200, headers=headers, body=body)
+        side.dialog.response_sent(request, response)
+        if request.method == "INVITE":
+            side.answered_invite = incoming
 
     def _relay_request(self, side: Side, other: Side, incoming: IncomingRequest) -> None:
         request = incoming.request
@@ -475,7 +743,7 @@ class B2bCall:
         ctype = request.content_type
         offer = None
         if request.body:
-            if _has_sdp(request):
+            if has_sdp(request):
                 try:
                     offer = parse_sdp(request.body)
                     body = self._relay_body(side.index, request)
@@ -493,7 +761,7 @@ class B2bCall:
         ua = self.b2b.ua
 
         def on_response(resp: Response) -> None:
-            if resp.status < 200:
+            if resp.status < 200 or incoming.final_sent:
                 return
             other_dialog = other.dialog
             assert other_dialog is not None and side.dialog is not None
@@ -507,7 +775,7 @@ class B2bCall:
                     other.pending_ack = (other_dialog, out.cseq, tx)  # type: ignore[assignment]
             if 200 <= resp.status < 300 and method in ("INVITE", "UPDATE"):
                 headers.append(("Contact", side.contact))
-            if _has_sdp(resp):
+            if has_sdp(resp):
                 try:
                     rbody = self._relay_body(other.index, resp)
                     headers.append(("Content-Type", SDP))
@@ -533,15 +801,99 @@ class B2bCall:
         tx = ua.send_request(out, other.peer, on_response, on_failure)
 
     def _hold_state(self, side: Side, other: Side, hold: bool) -> None:
-        now = self._now()
-        if self.ending or side.leg.terminated or other.leg.terminated:
+        if self.ending or side.ended or other.ended:
             return
         if hold:
-            self.call.move(side.leg, LegState.HOLDING, now)
-            self.call.move(other.leg, LegState.HELD, now)
+            self.move(side, LegState.HOLDING)
+            self.move(other, LegState.HELD)
         elif side.leg.state is not LegState.CONNECTED or other.leg.state is not LegState.CONNECTED:
-            self.call.move(side.leg, LegState.CONNECTED, now)
-            self.call.move(other.leg, LegState.CONNECTED, now)
+            self.move(side, LegState.CONNECTED)
+            self.move(other, LegState.CONNECTED)
+
+    # -- requests the server itself sends in a dialog -----------------------------------------
+    def reinvite(self, side: Side, body: bytes, done: Callable[[bool], None] | None = None) -> None:
+        """A re-INVITE of ours with ``body`` (an offer pointing at our endpoint); the answer goes to
+        the side's media state. One at a time per dialog: later ones wait their turn."""
+        if side.reinvite_busy:
+            side.reinvite_queue.append((body, done))
+            return
+        dialog = side.dialog
+        if dialog is None or dialog.state is not DialogState.CONFIRMED or side.ended:
+            if done is not None:
+                done(False)
+            return
+        try:
+            request = dialog.create_reinvite(body, headers=[("Allow", ALLOW)])
+        except DialogError:
+            # The phone's own re-INVITE is in progress (§14.1): try again shortly.
+            asyncio.get_running_loop().call_later(0.2, self.reinvite, side, body, done)
+            return
+        side.reinvite_busy = True
+        answered = False
+        ua = self.b2b.ua
+
+        def finished(ok: bool) -> None:
+            side.reinvite_busy = False
+            if done is not None:
+                done(ok)
+            if side.reinvite_queue and not side.ended:
+                next_body, next_done = side.reinvite_queue.pop(0)
+                self.reinvite(side, next_body, next_done)
+
+        def on_response(resp: Response) -> None:
+            nonlocal answered
+            if resp.status < 200 or answered:
+                return
+            answered = True
+            dialog.receive_response(request, resp, self.b2b.loop_time())
+            ok = resp.status < 300
+            if ok:
+                ua.send_ack(dialog.create_ack(request.cseq), side.peer, tx)  # type: ignore[arg-type]
+                if has_sdp(resp) and self.media is not None and side.call is self:
+                    try:
+                        self.media.heard(side.index, resp.body)
+                    except SdpParseError as exc:
+                        logger.info("call %s: unreadable SDP in re-INVITE answer: %s", self.call.id, exc)
+            elif dialog.state is DialogState.TERMINATED:
+                self.hangup(f"{resp.status} {resp.reason}", resp.status)
+            finished(ok)
+
+        def on_failure(why: str) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                finished(False)
+
+        tx = ua.send_request(request, side.peer, on_response, on_failure)
+
+    def notify(self, side: Side, event: str, done: Callable[[int], None]) -> None:
+        """An in-dialog NOTIFY ``Event: <event>`` (BroadSoft-style remote control: talk, hold);
+        ``done`` gets the final status (408 on timeout)."""
+        dialog = side.dialog
+        if dialog is None or dialog.state is DialogState.TERMINATED:
+            done(481)
+            return
+        try:
+            request = dialog.create_notify(event)
+        except DialogError:
+            done(481)
+            return
+        finished = False
+
+        def on_response(resp: Response) -> None:
+            nonlocal finished
+            if resp.status < 200 or finished:
+                return
+            finished = True
+            done(resp.status)
+
+        def on_failure(why: str) -> None:
+            nonlocal finished
+            if not finished:
+                finished = True
+                done(408)
+
+        self.b2b.ua.send_request(request, side.peer, on_response, on_failure)
 
 
 def _best_failure(failures: list[tuple[int, str]]) -> tuple[int, str]:
@@ -557,5 +909,3 @@ def _best_failure(failures: list[tuple[int, str]]) -> tuple[int, str]:
         return order, 1 if status in (408, 487) else 0
 
     return min(failures, key=rank)
-
-

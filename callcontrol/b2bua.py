@@ -34,22 +34,31 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from callcontrol.b2b_call import (
+    ALLOW,
+    REASON_NO_IVR_APP,
     REASON_RTP_TIMEOUT,
     REASON_SHUTDOWN,
+    SDP,
     TRUSTED,
     B2bCall,
+    Side,
+    UacSide,
     UasSide,
+    has_sdp,
     local_contact,
 )
-from callcontrol.callinfo import Party, routing_keys
-from callcontrol.calls import Call, CallRegistry
+from callcontrol.call_actions import CallActions
+from callcontrol.callinfo import Party, RoutingKey, routing_keys
+from callcontrol.calls import Call, CallRegistry, LegState
 from callcontrol.media import MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
 from callcontrol.store import Cdr
 from ivr.ports import PortPairAllocator, PortsExhausted
+from ivr.prompts import PromptError
 from sip.dialog import Dialog, new_tag
 from sip.errors import SipParseError
 from sip.message import Request
+from sip.sdp import SdpParseError
 from sip.ua import IncomingRequest, UserAgent
 from sip.uri import SipUri, parse_uri
 
@@ -76,6 +85,8 @@ class B2buaSettings:
     rtp_timeout: float = 60.0  # seconds without RTP/RTCP from a leg that should send: BYE both
     ring_timeout: float = 180.0  # seconds leg B may ring unanswered: CANCEL it, 480 to A
     shutdown_grace: float = 3.0  # seconds to wait for BYE/CANCEL answers on shutdown
+    ivr_fallback_url: str | None = None  # prompt for IVR callers when no application listens
+    ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
 
 
 @dataclass(slots=True)
@@ -112,6 +123,10 @@ class B2bua:
         self._teardowns = 0  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
         self._teardowns_done = asyncio.Event()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self.actions = CallActions(self)
+        self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
+        # Whether any API client listens for a routing key (the hub's router); None: assume yes.
+        self.app_watching: Callable[[RoutingKey], bool] | None = None
         registry.on_call_ended = self._call_ended
         if self.settings.media_anchor and allocator is None:
             raise ValueError("media anchoring needs a port allocator")
@@ -154,7 +169,7 @@ class B2bua:
         limit = self.settings.rtp_timeout
         for bcall in list(self.calls.values()):
             media = bcall.media
-            if media is None or bcall.ending or bcall.winner is None:
+            if media is None or bcall.ending or not any(s.leg.answered for s in bcall.live_sides()):
                 continue
             if media.idle_for(now) > limit:
                 logger.info("call %s: no RTP for %.0f s, ending it", bcall.call.id, limit)
@@ -224,12 +239,11 @@ class B2bua:
         if route.kind is RouteKind.REJECT:
             incoming.respond(route.status, route.reason)
             return
-        if route.kind is RouteKind.IVR:
-            # The IVR hand-off (answer and wait for the application) is its own piece of work.
-            incoming.respond(480, "IVR Not Available")
+        if route.kind is RouteKind.IVR and self.allocator is None:
+            incoming.respond(480, "IVR Not Available")  # the IVR needs the media plane
             return
         caller = self._caller_party(request, who)
-        callee = self._callee_party(route)
+        callee = self.party_for(route)
         mf = request.max_forwards
         if mf is not None and mf <= 0:
             incoming.respond(483)
@@ -243,6 +257,7 @@ class B2bua:
                            callee=callee, transport_id=f"{host}:{port}", now=self.wall())
         a = UasSide(bcall, leg, incoming, local_contact(self.ua, transport, route.number), tag)
         bcall.a = a
+        bcall.seat(a)
         try:
             a.dialog = Dialog.from_uas(request, tag, a.contact, now=self.loop_time())
         except SipParseError:
@@ -252,17 +267,25 @@ class B2bua:
         self.stats.calls += 1
         self.ua.register_dialog(request.call_id, tag, a)
         incoming.on_cancel = bcall.a_cancelled
-        if self.settings.media_anchor:
+        if route.kind is RouteKind.IVR:
+            task = asyncio.ensure_future(self._answer_ivr(bcall, route))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif self.settings.media_anchor:
             task = asyncio.ensure_future(self._start_with_media(bcall, route, callee))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
             bcall.start_forks(route.targets, callee)
 
+    async def open_media(self) -> MediaAnchor:
+        if self.allocator is None:
+            raise PortsExhausted("media anchoring is off")
+        return await MediaAnchor.open(self.allocator, self.settings.media_host)
+
     async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
-        assert self.allocator is not None
         try:
-            media = await MediaAnchor.open(self.allocator, self.settings.media_host)
+            media = await self.open_media()
         except (PortsExhausted, OSError) as exc:
             logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
             if not bcall.ending:
@@ -273,6 +296,7 @@ class B2bua:
             return
         bcall.media = media
         bcall.start_forks(route.targets, callee)
+
 
     def _caller_party(self, request: Request, who: Any) -> Party:
         if who != TRUSTED and getattr(who, "i_account", None) is not None:
@@ -287,10 +311,101 @@ class B2bua:
             user = "anonymous"
         return Party(id=user, display_name=from_na.display_name or None)
 
-    def _callee_party(self, route: Route) -> Party:
+    def party_for(self, route: Route) -> Party:
+        """The party a route reaches: a directory account, an IVR access number, or a number."""
         account = route.account
         if account is not None:
             keys = routing_keys(self.directory, i_account=account.i_account)
             return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
                          extension_id=account.extension or None, **keys)
+        ivr_an = route.ivr_an
+        if ivr_an is not None:
+            keys = routing_keys(self.directory, i_ivr_an=ivr_an.i_ivr_an)
+            return Party(id=route.number, access_number=route.number, **keys)
         return Party(id=route.number)
+
+    # -- the IVR: calls the server answers itself ----------------------------------------------
+    async def _answer_ivr(self, bcall: B2bCall, route: Route) -> None:
+        """Answer with the server's own SDP and leave the caller to the IVR application."""
+        try:
+            media = await self.open_media()
+        except (PortsExhausted, OSError) as exc:
+            logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
+            if not bcall.ending:
+                bcall.reject(503, "Service Unavailable", reason="no media ports")
+            return
+        if bcall.ending:
+            media.close()
+            return
+        bcall.media = media
+        bcall.ivr = route.ivr_an
+        a = bcall.a
+        assert a is not None and a.dialog is not None
+        request = a.incoming.request
+        try:
+            body = media.own_answer(0, request.body) if has_sdp(request) else media.own_offer(0)
+        except SdpParseError as exc:
+            bcall.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
+            return
+        headers = [("Contact", a.contact), ("Allow", ALLOW), ("Content-Type", SDP)]
+        response = a.incoming.respond(200, headers=headers, body=body)
+        a.dialog.response_sent(request, response)
+        bcall.move(a, LegState.CONNECTED)
+        self.stats.answered += 1
+        bcall.arm_ack_watch()
+        watching = self.app_watching
+        if watching is not None and not watching(("i_ivr_an", route.ivr_an.i_ivr_an)):
+            await self._ivr_fallback(bcall, a)
+
+    async def _ivr_fallback(self, bcall: B2bCall, side: Side) -> None:
+        """Nobody drives this IVR: the caller hears the fallback, then the call ends."""
+        logger.info("call %s: no application for IVR %s, playing the fallback", bcall.call.id, bcall.ivr.number)
+        control = self.leg_media(side)
+        settings = self.settings
+        seconds = settings.ivr_fallback_seconds
+        try:
+            prompt = await control.play_prompt(settings.ivr_fallback_url) if settings.ivr_fallback_url else None
+        except PromptError as exc:
+            logger.warning("call %s: IVR fallback prompt: %s", bcall.call.id, exc)
+            prompt = None
+        if prompt is not None:
+            seconds = prompt.duration
+        else:
+            control.start_moh()
+        await asyncio.sleep(seconds)  # the fallback's own length: the caller hears it, then BYE
+        if not bcall.ending and not side.ended:
+            bcall.hangup(REASON_NO_IVR_APP)
+
+    # -- call-control support ------------------------------------------------------------------
+    def leg_media(self, side: Side) -> Any:
+        """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
+        control = side.media_control
+        if control is None:
+            media = side.call.media
+            if media is None:
+                raise PortsExhausted("this call's media is not anchored")
+            from callcontrol.leg_media import LegMedia
+
+            control = side.media_control = LegMedia(media.endpoint(side.index), side.leg,
+                                                     self.registry.published, self.fetcher)
+        return control
+
+    def ring_watch(self, side: UacSide) -> None:
+        """CANCEL a call the server placed when it rings longer than ``ring_timeout``."""
+        def expire() -> None:
+            if not side.final and side.tx is not None:
+                side.restart = None
+                self.ua.cancel(side.tx)
+
+        asyncio.get_running_loop().call_later(self.settings.ring_timeout, expire)
+
+    def side_by_dialog(self, call_id: str, to_tag: str, from_tag: str) -> Side | None:
+        """The live side whose dialog a Replaces header names (RFC 3891: to-tag is ours)."""
+        for bcall in self.calls.values():
+            for side in bcall.live_sides():
+                dialog = side.dialog
+                if dialog is None or dialog.call_id != call_id:
+                    continue
+                if {dialog.local_tag, dialog.remote_tag} == {to_tag, from_tag}:
+                    return side
+        return None

@@ -1,15 +1,16 @@
 """The CallBackend the hub calls, over the B2BUA's live calls.
 
 ``get_sip_calls_list`` is answered from the :class:`~callcontrol.calls.CallRegistry`
-(the latest snapshot of every live leg). The call-control commands (originate,
-answer, terminate, hold, transfer, join, prompts, DTMF) are not wired to the B2BUA
-yet: they answer ``sip.call_control_disabled`` with a detail saying so, after the
-usual leg lookup, so a client can tell "unknown leg" from "not available".
+(the latest snapshot of every live leg). Every other method finds its leg (an
+out-of-scope leg is "not found", as SPEC wants), then hands it to
+:class:`~callcontrol.call_actions.CallActions` (signalling) or to the leg's
+:class:`~callcontrol.leg_media.LegMedia` (prompts, DTMF). One handler per method.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from callcontrol.api import (
     AnswerCallParams,
@@ -27,21 +28,55 @@ from callcontrol.api import (
     TerminateCallParams,
     TransferCallParams,
     UnholdCallParams,
+    WrongParameters,
 )
 from callcontrol.callinfo import CallId, CallInfo
 from callcontrol.calls import CallRegistry, Leg
 from callcontrol.scope import Scope
+from ivr.ports import PortsExhausted
+from ivr.prompts import (
+    PromptCodecError,
+    PromptError,
+    PromptFormatError,
+    PromptHttpError,
+    PromptNotFound,
+    PromptTimeout,
+)
+
+if TYPE_CHECKING:
+    from callcontrol.b2b_call import Side
+    from callcontrol.b2bua import B2bua
 
 logger = logging.getLogger(__name__)
 
-NOT_YET = "not implemented by this server yet"
+
+def prompt_problem(exc: PromptError) -> str:
+    """What went wrong with a prompt URL, for the ``details`` of sip.wrong_parameters."""
+    if isinstance(exc, PromptNotFound):
+        what = "not found (404)"
+    elif isinstance(exc, PromptTimeout):
+        what = "timed out"
+    elif isinstance(exc, PromptFormatError):
+        what = "not a playable .au or .g729 file"
+    elif isinstance(exc, PromptCodecError):
+        what = "no format the leg can play"
+    elif isinstance(exc, PromptHttpError):
+        what = f"HTTP error{f' {exc.status}' if exc.status else ''}"
+    else:
+        what = "cannot be fetched"
+    return f"{what}: {exc}"
 
 
 class B2buaBackend:
     def __init__(self, registry: CallRegistry, transport_ids: Iterable[str] = ()) -> None:
         self.registry = registry
         self.transport_ids = set(transport_ids)
+        self.b2b: B2bua | None = None
 
+    def attach(self, b2b: B2bua) -> None:
+        self.b2b = b2b
+
+    # -- lookups ------------------------------------------------------------------------------
     def _find(self, ref: CallRef, transport_id: str | None, scope: Scope) -> list[Leg]:
         if transport_id is not None and self.transport_ids and transport_id not in self.transport_ids:
             raise CallNotFound({"call": ref.model_dump(exclude_none=True)})
@@ -55,52 +90,92 @@ class B2buaBackend:
             raise CallNotFound({"call": ref.model_dump(exclude_none=True)})
         return found
 
-    def _not_yet(self, method: str) -> Disabled:
-        return Disabled({"method": method, "reason": NOT_YET})
+    def _side(self, ref: CallRef, transport_id: str | None, scope: Scope, field: str = "params.call") -> Side:
+        """The one leg ``ref`` names, as the B2BUA's signalling side."""
+        self._actions()
+        legs = self._find(ref, transport_id, scope)
+        if len(legs) > 1:
+            raise WrongParameters.field(f"{field}.tag", "this call has several legs: name one by its tag")
+        side = legs[0].side
+        if side is None or self.b2b is None:
+            raise CallNotFound({"call": ref.model_dump(exclude_none=True)})
+        return side  # type: ignore[no-any-return]
 
+    def _actions(self):  # type: ignore[no-untyped-def]
+        if self.b2b is None:
+            raise Disabled({"reason": "no B2BUA attached"})
+        return self.b2b.actions
+
+    def _media(self, side: Side):  # type: ignore[no-untyped-def]
+        assert self.b2b is not None
+        try:
+            return self.b2b.leg_media(side)
+        except PortsExhausted as exc:
+            raise Disabled({"reason": f"media is not anchored on this call: {exc}"}) from exc
+
+    # -- methods ------------------------------------------------------------------------------
     async def list_calls(self, params: GetSipCallsListParams, scope: Scope) -> Iterable[CallInfo]:
         return self.registry.snapshots(params.routing_keys())
 
     async def originate(self, params: OriginateAdvancedCallParams, scope: Scope) -> CallId:
-        raise self._not_yet("originate_advanced_call")
+        if self.b2b is not None and self.b2b.directory.account_by_id(params.bill_id) is None:
+            raise WrongParameters.field("params.bill_id", "no such account")
+        try:
+            call_id = await self._actions().originate(caller_id=params.caller_id, callee_id=params.callee_id,
+                                                      auto_answer=params.callee_auto_pickup == "Y")
+        except PortsExhausted as exc:
+            raise Disabled({"reason": f"no media ports: {exc}"}) from exc
+        return CallId(call_id)
 
     async def answer(self, params: AnswerCallParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("answer_call")
+        side = self._side(params.call, params.transport_id, scope)
+        self._actions().answer(side, params.callee_answer_mode)
 
     async def terminate(self, params: TerminateCallParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("terminate_call")
+        actions = self._actions()
+        legs = self._find(params.call, params.transport_id, scope)
+        if params.call.tag is not None:
+            actions.terminate(self._side(params.call, params.transport_id, scope))
+            return
+        for leg in legs:  # a whole call: end it through its first live leg
+            if leg.side is not None and not leg.terminated:
+                actions.terminate(leg.side)
+                return
+        raise CallNotFound({"call": params.call.model_dump(exclude_none=True)})
 
     async def hold(self, params: HoldCallParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("hold_call")
+        self._actions().hold(self._side(params.call, params.transport_id, scope))
 
     async def unhold(self, params: UnholdCallParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("unhold_call")
+        self._actions().unhold(self._side(params.call, params.transport_id, scope))
 
     async def transfer(self, params: TransferCallParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("transfer_call")
+        side = self._side(params.call, params.transport_id, scope)
+        self._actions().transfer(side, params.cld)
 
     async def join(self, params: JoinCallsParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        self._find(params.to_call, params.transport_id, scope)
-        raise self._not_yet("join_calls")
+        first = self._side(params.call, params.transport_id, scope, "params.call")
+        second = self._side(params.to_call, params.transport_id, scope, "params.to_call")
+        self._actions().join(first, second)
 
     async def play_prompt(self, params: PlayPromptParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("play_prompt")
+        side = self._side(params.call, params.transport_id, scope)
+        control = self._media(side)
+        try:
+            await control.play_prompt(params.url, params.order, params.repeat)
+        except PromptError as exc:
+            raise WrongParameters.field("params.url", prompt_problem(exc)) from exc
+        except ValueError as exc:
+            raise WrongParameters.field("params", str(exc)) from exc
 
     async def stop_play_prompt(self, params: StopPlayPromptParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("stop_play_prompt")
+        side = self._side(params.call, params.transport_id, scope)
+        self._media(side).stop_prompt(params.order)
 
     async def start_dtmf_detect(self, params: StartDtmfDetectParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("start_dtmf_detect")
+        side = self._side(params.call, params.transport_id, scope)
+        self._media(side).start_dtmf()
 
     async def stop_dtmf_detect(self, params: StopDtmfDetectParams, scope: Scope) -> None:
-        self._find(params.call, params.transport_id, scope)
-        raise self._not_yet("stop_dtmf_detect")
+        side = self._side(params.call, params.transport_id, scope)
+        self._media(side).stop_dtmf()

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from callcontrol.callinfo import CallId, CallInfo, CallState, Party, RoutingKey
 from callcontrol.store import Cdr
@@ -80,6 +80,7 @@ class Leg:
     reason: str | None = None
     reason_code: int | None = None
     info: CallInfo | None = None  # the latest published snapshot
+    side: Any = field(default=None, repr=False)  # the B2BUA's signalling side of this leg
 
     @property
     def tag(self) -> str:
@@ -159,11 +160,12 @@ class Call:
     ended: bool = False
 
     def add_leg(self, *, tag: str, sip_call_id: str, type: LegType, caller: Party, callee: Party,
-                transport_id: str, now: float) -> Leg:
-        """A new leg in ``trying``; its first snapshot is published."""
+                transport_id: str, now: float, leg_id: str | None = None) -> Leg:
+        """A new leg in ``trying``; its first snapshot is published. ``leg_id`` is the id the leg
+        shows when it is not the call's (originate's leg B: ``id + "~10"``)."""
         if self.ended:
             raise LegStateError(f"call {self.id} has ended")
-        leg = Leg(call=CallId(self.id, tag), sip_call_id=sip_call_id, type=type, caller=caller, callee=callee,
+        leg = Leg(call=CallId(leg_id or self.id, tag), sip_call_id=sip_call_id, type=type, caller=caller, callee=callee,
                   transport_id=transport_id, start_time=now)
         self.legs.append(leg)
         leg.info = leg.snapshot()
@@ -258,10 +260,10 @@ class CallRegistry:
         if info.state is CallState.TERMINATED:
             self._legs.pop(key, None)
         elif key not in self._legs:
-            owner = self._calls.get(call.id)
+            owner = self._calls.get(call.base_id)
             if owner is not None:
                 for leg in owner.legs:
-                    if leg.call.tag == call.tag:
+                    if leg.call == call:
                         self._legs[key] = leg
                         break
         publish = self._publish
@@ -275,7 +277,7 @@ class CallRegistry:
     def _ended(self, call: Call) -> None:
         self._calls.pop(call.id, None)
         for leg in call.legs:
-            self._legs.pop((call.id, leg.tag), None)
+            self._legs.pop((leg.call.id, leg.tag), None)
         if self.on_call_ended is not None:
             self.on_call_ended(call)
 
@@ -287,8 +289,11 @@ class CallRegistry:
         return self._legs.get((call_id, tag))
 
     def legs_of(self, call_id: str) -> list[Leg]:
-        call = self._calls.get(call_id)
-        return [x for x in call.legs if not x.terminated] if call is not None else []
+        """Live legs showing ``call_id`` (originate's ``id~10`` leg is found by its own id)."""
+        call = self._calls.get(CallId(call_id).base_id)
+        if call is None:
+            return []
+        return [x for x in call.legs if not x.terminated and x.call.id == call_id]
 
     def live_legs(self) -> Iterator[Leg]:
         return iter(list(self._legs.values()))

@@ -9,6 +9,14 @@ and which payload types the leg uses; the two endpoints are joined by one
 :class:`ivr.relay.Relay`, which latches to where packets really come from.
 
 ``Side`` 0 is leg A (the caller), 1 is leg B (the callee).
+
+Call control changes who sits on a side without touching the phone on the other:
+the server may speak for itself (``own_offer`` to a phone it calls, ``own_answer``
+for a call it answers: originate, IVR), offer one side what the other side said
+(``relay_offer``: a transfer target gets the transferee's media), re-offer a side
+its last SDP with another direction (``redirect``: hold by the server), put a new
+party on a side (``reset``) or hand a side, endpoint and SDP state, to another
+call's anchor (``take`` / ``put``: attended transfer bridges two calls).
 """
 from __future__ import annotations
 
@@ -20,8 +28,12 @@ from ivr.payload import TELEPHONE_EVENT, PayloadFacts
 from ivr.ports import PortPairAllocator
 from ivr.relay import Relay
 from sip.sdp import (
+    Direction,
     MediaFacts,
+    SdpParseError,
     SessionDescription,
+    make_answer,
+    make_offer,
     negotiated_media,
     next_version,
     parse_sdp,
@@ -60,13 +72,14 @@ class _SideState:
 class MediaAnchor:
     """The two endpoints of one call and the relay between them."""
 
-    __slots__ = ("_sides", "closed", "host", "relay")
+    __slots__ = ("_given", "_sides", "closed", "host", "relay")
 
     def __init__(self, host: str, a: MediaEndpoint, b: MediaEndpoint) -> None:
         self.host = host
         self._sides = (_SideState(a), _SideState(b))
         self.relay = Relay(a, b)
         self.closed = False
+        self._given: set[int] = set()  # sides handed to another anchor (``take``)
 
     @classmethod
     async def open(cls, allocator: PortPairAllocator, host: str) -> MediaAnchor:
@@ -83,6 +96,80 @@ class MediaAnchor:
 
     def facts(self, side: int) -> MediaFacts | None:
         return self._sides[side].facts
+
+    def _send(self, side: int, description: SessionDescription) -> bytes:
+        """Record ``description`` (already pointing at our endpoint) as sent to ``side``."""
+        state = self._sides[side]
+        out = next_version(state.sent, description) if state.sent is not None else description
+        state.sent = out
+        self._update(state)
+        return out.to_bytes()
+
+    def heard(self, side: int, body: bytes) -> None:
+        """An SDP from ``side`` that stays with us (an answer to our own offer). SdpParseError."""
+        state = self._sides[side]
+        state.received = parse_sdp(body)
+        self._update(state)
+
+    def own_offer(self, side: int) -> bytes:
+        """The server's own offer to ``side`` (G.711 both laws and telephone-event)."""
+        endpoint = self._sides[side].endpoint
+        return self._send(side, make_offer(self.host, endpoint.local_port))
+
+    def own_answer(self, side: int, offer: bytes) -> bytes:
+        """The server answers ``side``'s offer itself (SdpParseError when nothing is acceptable)."""
+        state = self._sides[side]
+        received = parse_sdp(offer)
+        answer = make_answer(received, address=self.host, port=state.endpoint.local_port, single_codec=True)
+        if answer.find_media() is None:
+            raise SdpParseError("no acceptable audio stream")
+        state.received = received
+        return self._send(side, answer)
+
+    def relay_offer(self, source: int, target: int) -> bytes:
+        """What ``source`` last said, as an offer to ``target`` (pointing at target's endpoint)."""
+        received = self._sides[source].received
+        if received is None:
+            return self.own_offer(target)
+        offer = received.with_direction(Direction.SENDRECV)
+        return self._send(target, rewrite_media_address(offer, self.host, self._sides[target].endpoint.local_port))
+
+    def redirect(self, side: int, direction: Direction | str) -> bytes:
+        """The last SDP sent to ``side`` again with another direction (hold/unhold by the server)."""
+        state = self._sides[side]
+        if state.sent is None:
+            return self.own_offer(side)
+        return self._send(side, state.sent.with_direction(direction))
+
+    def has_sdp(self, side: int) -> bool:
+        return self._sides[side].received is not None
+
+    def reset(self, side: int) -> None:
+        """A new party takes ``side``: forget what the old one said (the endpoint stays)."""
+        state = self._sides[side]
+        state.received = None
+        state.facts = None
+
+    def take(self, side: int) -> _SideState:
+        """Hand ``side`` (endpoint and SDP state) to another anchor; this anchor gets a closed
+        placeholder there and stops relaying to it."""
+        state = self._sides[side]
+        self.relay.close()
+        self._given.add(side)
+        return state
+
+    def put(self, side: int, state: _SideState) -> None:
+        """Seat ``state`` (from another anchor's ``take``) on ``side``; our old endpoint there closes."""
+        old = self._sides[side]
+        self.relay.close()
+        sides = list(self._sides)
+        sides[side] = state
+        self._sides = (sides[0], sides[1])
+        if side in self._given:
+            self._given.discard(side)
+        else:
+            old.endpoint.close()
+        self.relay = Relay(self._sides[0].endpoint, self._sides[1].endpoint)
 
     def forward(self, source: int, body: bytes) -> bytes:
         """An SDP received from ``source``, rewritten for the other side. Raises
@@ -123,8 +210,10 @@ class MediaAnchor:
         """Seconds since the quietest side that is expected to send last sent anything
         (0 when no side is expected to send: both on hold)."""
         worst = 0.0
-        for side in self._sides:
+        for index, side in enumerate(self._sides):
             facts = side.facts
+            if index in self._given:
+                continue
             if facts is None or not facts.direction.receives:
                 continue
             worst = max(worst, side.endpoint.idle_for(now))
@@ -135,5 +224,6 @@ class MediaAnchor:
             return
         self.closed = True
         self.relay.close()
-        for side in self._sides:
-            side.endpoint.close()
+        for index, side in enumerate(self._sides):
+            if index not in self._given:
+                side.endpoint.close()
