@@ -26,7 +26,7 @@ class SipListen:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "SipListen":
+    def parse(cls, text: str) -> SipListen:
         proto, _, rest = text.partition(":")
         if proto.lower() not in ("udp", "tcp", "tls") or not rest:
             raise ConfigError(f"sip.listen: expected udp|tcp|tls:HOST:PORT, got {text!r}")
@@ -111,7 +111,7 @@ class Config:
             self.log_level = str(log["level"]).upper()
 
     @classmethod
-    def load(cls, path: Path | None) -> "Config":
+    def load(cls, path: Path | None) -> Config:
         cfg = cls()
         if path is not None:
             try:

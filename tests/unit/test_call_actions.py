@@ -1,0 +1,309 @@
+"""Call actions in-process: phones are UserAgents of our own stack, the B2BUA routes numbers
+to them. What each action puts on the wire (headers, SDP directions, BYE/CANCEL/REFER
+NOTIFYs) and the states it publishes. The same actions are driven end to end over the
+WebSocket API with SIPp and pjsua2 in tests/integration/test_call_control.py."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from callcontrol.api import WrongParameters
+from callcontrol.b2b_call import Side
+from callcontrol.callinfo import CallInfo
+from callcontrol.routing import Route, RouteKind, Target
+from ivr.rtp import try_parse_rtp
+from sip.message import Request
+from sip.sdp import parse_sdp
+from sip.transport import Peer
+from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
+    HOST,
+    Phone,
+    Rig,
+    make_rig_fixture,
+    phones_fixture,
+    wait_for,
+)
+
+
+def numbers(**phones: Phone) -> Callable[[str | None], Route]:
+    """A router: number -> the phone of that name (``n201=alice``)."""
+    def router(number: str | None) -> Route:
+        phone = phones.get(f"n{number}")
+        if phone is None:
+            return Route(RouteKind.REJECT, number or "", status=404, reason="Not Found")
+        return Route(RouteKind.TRUNK, number or "", (Target(f"sip:{number}@{HOST}:{phone.port}",
+                                                            Peer("UDP", HOST, phone.port)),))
+    return router
+
+
+def side_of(rig: Rig, info: CallInfo) -> Side:
+    leg = rig.b2b.registry.leg(info.call.id, info.call.tag or "")
+    assert leg is not None and leg.side is not None
+    return leg.side  # type: ignore[no-any-return]
+
+
+def last(rig: Rig, pred: Callable[[CallInfo], bool]) -> CallInfo:
+    return [i for i in rig.published if pred(i)][-1]
+
+
+async def connected_call(rig: Rig, caller: Phone, callee: Phone, number: str) -> tuple[Side, Side]:
+    """caller dials ``number`` (routed to callee); returns (caller's side, callee's side)."""
+    caller.call(f"sip:{number}@{HOST}", rig.peer)
+    await caller.next("r200")
+    await callee.next("ack")
+    call_id = caller.dialog.call_id  # type: ignore[union-attr]
+    await wait_for(lambda: len([i for i in rig.published if i.call.id == call_id and i.state == "connected"]) == 2)
+    a = side_of(rig, last(rig, lambda i: i.call.id == call_id and i.type == "outgoing"))
+    b = side_of(rig, last(rig, lambda i: i.call.id == call_id and i.type == "incoming"))
+    return a, b
+
+
+class RtpSink(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+        self.packets.append(data)
+
+
+async def test_originate_calls_a_with_auto_answer_then_b_with_tilde_10(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n201=alice, n202=bob))
+    call_id = await rig.b2b.actions.originate(caller_id="201", callee_id="202", auto_answer=True)
+    invite_a: Request = await alice.next("invite")
+    assert invite_a.call_id == call_id
+    assert invite_a.headers.get("alert-info") == "<sip:127.0.0.1>;info=AutoAnswer"
+    assert invite_a.headers.get("call-info") == "<sip:127.0.0.1>;answer-after=0"
+    assert invite_a.from_.uri.startswith("sip:202@")  # A sees the callee's number
+    offer_a = parse_sdp(invite_a.body)
+    assert [c.encoding for c in offer_a.media[0].codecs()][:2] == ["PCMU", "PCMA"]
+    invite_b: Request = await bob.next("invite")  # only after A answered
+    assert invite_b.from_.uri.startswith("sip:201@")
+    assert parse_sdp(invite_b.body).media[0].port != alice.media_port  # anchored
+    await bob.next("ack")
+    legs = {i.call.id for i in rig.published}
+    assert legs == {call_id, f"{call_id}~10"}
+    a_states = [str(i.state) for i in rig.published if i.call.id == call_id]
+    b_states = [str(i.state) for i in rig.published if i.call.id == f"{call_id}~10"]
+    assert a_states == ["trying", "ringing", "connected"]
+    assert b_states == ["trying", "ringing", "connected"]
+    first_a = next(i for i in rig.published if i.call.id == call_id)
+    first_b = next(i for i in rig.published if i.call.id == f"{call_id}~10")
+    assert (first_a.type, first_a.caller.id, first_a.callee.id) == ("incoming", "202", "201")
+    assert (first_b.type, first_b.caller.id, first_b.callee.id) == ("incoming", "201", "202")
+
+
+async def test_originate_a_busy_b_never_called(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    alice.answer_with = 486
+    rig = await make_rig(lambda: (), router=numbers(n201=alice, n202=bob))
+    call_id = await rig.b2b.actions.originate(caller_id="201", callee_id="202", auto_answer=False)
+    invite_a: Request = await alice.next("invite")
+    assert invite_a.headers.get("alert-info") is None
+    await wait_for(lambda: len(rig.cdrs) == 2)
+    end = last(rig, lambda i: i.call.id == call_id)
+    assert (str(end.state), end.reason, end.reason_code) == ("terminated", "Busy Here", 486)
+    assert bob.events.empty()
+    assert {i.call.id for i in rig.published} == {call_id}
+
+
+async def test_originate_to_unknown_number_is_refused_before_anything_starts(phones, make_rig) -> None:
+    alice, _, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n201=alice))
+    with pytest.raises(WrongParameters) as err:
+        await rig.b2b.actions.originate(caller_id="201", callee_id="999", auto_answer=False)
+    assert err.value.details[0]["field"] == "params.callee_id"
+    assert not rig.published and alice.events.empty()
+
+
+async def test_terminate_connected_leg_byes_both(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, _b = await connected_call(rig, alice, bob, "202")
+    rig.b2b.actions.terminate(a)
+    await alice.next("bye")
+    await bob.next("bye")
+    await wait_for(lambda: len(rig.cdrs) == 3)
+    ends = [i for i in rig.published if i.state == "terminated"]
+    assert {(i.reason, i.reason_code) for i in ends} == {("terminated by API", None)}
+
+
+async def test_terminate_ringing_callee_cancels(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    bob.answer_with = None
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    alice.call(f"sip:202@{HOST}", rig.peer)
+    await bob.next("invite")
+    await wait_for(lambda: any(i.state == "ringing" and i.type == "incoming" for i in rig.published))
+    b = side_of(rig, last(rig, lambda i: i.type == "incoming"))
+    rig.b2b.actions.terminate(b)
+    await bob.next("cancelled")
+    await alice.next("r480")
+    await wait_for(lambda: len(rig.cdrs) == 3)
+
+
+async def test_answer_invite_mode_cancels_and_reinvites_with_auto_answer(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    bob.answer_with = None
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    alice.call(f"sip:202@{HOST}", rig.peer)
+    first: Request = await bob.next("invite")
+    await wait_for(lambda: any(i.state == "ringing" and i.type == "incoming" for i in rig.published))
+    b = side_of(rig, last(rig, lambda i: i.type == "incoming"))
+    with pytest.raises(WrongParameters):
+        rig.b2b.actions.answer(b, "Notify")  # no Allow-Events: talk from this phone
+    bob.answer_with = 200
+    rig.b2b.actions.answer(b, None)  # defaults to Invite
+    await bob.next("cancelled")
+    second: Request = await bob.next("invite")
+    assert second.call_id == first.call_id and second.cseq == first.cseq + 1
+    assert second.from_tag == first.from_tag
+    assert second.headers.get("call-info") == "<sip:127.0.0.1>;answer-after=0"
+    await alice.next("r200")
+    tag = b.leg.call.tag
+    assert [str(i.state) for i in rig.published if i.call.tag == tag] == ["trying", "ringing", "connected"]
+
+
+async def test_hold_by_the_server_reinvites_both_and_plays_music_to_the_held(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    loop = asyncio.get_running_loop()
+    sink = RtpSink()
+    transport, _ = await loop.create_datagram_endpoint(lambda: sink, local_addr=(HOST, bob.media_port))
+    try:
+        a, b = await connected_call(rig, alice, bob, "202")
+        rig.b2b.actions.hold(a)  # alice holds; no Allow-Events: hold -> the server does it
+        to_alice: Request = await alice.next("invite")
+        to_bob: Request = await bob.next("invite")
+        assert parse_sdp(to_alice.body).media_direction(0).value == "inactive"
+        assert parse_sdp(to_bob.body).media_direction(0).value == "sendonly"
+        assert (a.leg.state, b.leg.state) == ("holding", "held")
+        await wait_for(lambda: len(sink.packets) >= 10)
+        payloads = [try_parse_rtp(p) for p in sink.packets]
+        audio = b"".join(p.payload for p in payloads if p is not None)
+        assert len(set(audio)) > 16  # music, not a constant silence byte
+        rig.b2b.actions.unhold(a)
+        again_alice: Request = await alice.next("invite")
+        again_bob: Request = await bob.next("invite")
+        assert parse_sdp(again_alice.body).media_direction(0).value == "sendrecv"
+        assert parse_sdp(again_bob.body).media_direction(0).value == "sendrecv"
+        assert (a.leg.state, b.leg.state) == ("connected", "connected")
+        with pytest.raises(WrongParameters):
+            rig.b2b.actions.unhold(a)
+    finally:
+        transport.close()
+
+
+async def test_blind_transfer_byes_transferor_and_connects_the_transferee(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob, n203=carol))
+    a, b = await connected_call(rig, alice, bob, "202")
+    rig.b2b.actions.transfer(b, "203")  # bob transfers alice to carol
+    await bob.next("bye")
+    invite_c: Request = await carol.next("invite")
+    assert invite_c.from_.uri.startswith("sip:alice@")
+    reinvite: Request = await alice.next("invite")
+    assert parse_sdp(reinvite.body).media_direction(0).value == "sendrecv"
+    ended = last(rig, lambda i: i.call.tag == b.leg.call.tag)
+    assert (ended.reason, ended.reason_code) == ("blind transfer", None)
+    new = [i for i in rig.published if i.call.tag not in (a.leg.call.tag, b.leg.call.tag)]
+    assert {i.call.id for i in new} == {a.leg.call.id}
+    assert [str(i.state) for i in new] == ["trying", "ringing", "connected"]
+    assert rig.b2b.calls[a.leg.call.id].other(a).leg.call.tag == new[0].call.tag  # type: ignore[union-attr]
+
+
+async def test_blind_transfer_to_busy_number_ends_the_transferee(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    carol.answer_with = 486
+    rig = await make_rig(lambda: (), router=numbers(n202=bob, n203=carol))
+    a, b = await connected_call(rig, alice, bob, "202")
+    rig.b2b.actions.transfer(b, "203")
+    await bob.next("bye")
+    await carol.next("invite")
+    await alice.next("bye")
+    await wait_for(lambda: a.leg.terminated)
+    assert a.leg.reason == "transfer failed"
+    with pytest.raises(WrongParameters):
+        rig.b2b.actions.transfer(a, "203")  # ended legs cannot be transferred
+
+
+async def test_refer_from_the_handset_is_a_blind_transfer(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob, n203=carol))
+    a, b = await connected_call(rig, alice, bob, "202")
+    assert bob.dialog is not None
+    bob.send_in_dialog(bob.dialog.create_refer(f"sip:203@{HOST}"), rig.peer)
+    await bob.next("refer202")
+    frag: Request = await bob.next("notify")
+    assert frag.headers.get("event") == "refer" and frag.body.startswith(b"SIP/2.0 1")
+    await bob.next("bye")
+    await carol.next("invite")
+    await alice.next("invite")
+    await wait_for(lambda: b.leg.terminated and a.leg.state == "connected")
+    assert b.leg.reason == "blind transfer"
+
+
+async def test_join_bridges_the_remote_parties_of_one_transferor(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    bob2 = await Phone.open("bob")
+    try:
+        state = {"next": bob}
+
+        def route(number: str | None) -> Route:  # 202 rings bob's first line, then his second
+            phone = state["next"]
+            return Route(RouteKind.TRUNK, number or "", (Target(f"sip:202@{HOST}:{phone.port}",
+                                                                Peer("UDP", HOST, phone.port)),))
+
+        rig = await make_rig(lambda: (), router=route)
+        a1, x1 = await connected_call(rig, alice, bob, "202")
+        state["next"] = bob2
+        a2, x2 = await connected_call(rig, carol, bob2, "202")
+        with pytest.raises(WrongParameters):
+            rig.b2b.actions.join(a1, a2)  # alice and carol are not one transferor
+        rig.b2b.actions.join(x1, x2)
+        await bob.next("bye")
+        await bob2.next("bye")
+        to_alice: Request = await alice.next("invite")
+        to_carol: Request = await carol.next("invite")
+        assert parse_sdp(to_alice.body).media_direction(0).value == "sendrecv"
+        assert parse_sdp(to_carol.body).media_direction(0).value == "sendrecv"
+        assert (x1.leg.reason, x2.leg.reason) == ("attended transfer", "attended transfer")
+        assert a1.call is a2.call and a1.call.other(a1) is a2
+        assert alice.dialog is not None
+        alice.send_in_dialog(alice.dialog.create_bye(), rig.peer)
+        await carol.next("bye")  # one hangs up: the other is released
+        await wait_for(lambda: not rig.b2b.calls)
+    finally:
+        bob2.close()
+
+
+async def test_refer_with_replaces_joins(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    bob2 = await Phone.open("bob")
+    try:
+        state = {"next": bob}
+
+        def route(number: str | None) -> Route:
+            phone = state["next"]
+            return Route(RouteKind.TRUNK, number or "", (Target(f"sip:202@{HOST}:{phone.port}",
+                                                                Peer("UDP", HOST, phone.port)),))
+
+        rig = await make_rig(lambda: (), router=route)
+        a1, x1 = await connected_call(rig, alice, bob, "202")
+        state["next"] = bob2
+        a2, x2 = await connected_call(rig, carol, bob2, "202")
+        assert bob.dialog is not None and bob2.dialog is not None
+        d2 = bob2.dialog
+        replaces = f"{d2.call_id}%3Bto-tag%3D{d2.remote_tag}%3Bfrom-tag%3D{d2.local_tag}"
+        bob.send_in_dialog(bob.dialog.create_refer(f"<sip:carol@{HOST}?Replaces={replaces}>"), rig.peer)
+        await bob.next("refer202")
+        await bob.next("bye")
+        await bob2.next("bye")
+        await alice.next("invite")
+        await carol.next("invite")
+        assert a1.call.other(a1) is a2
+        assert (x1.leg.reason, x2.leg.reason) == ("attended transfer", "attended transfer")
+    finally:
+        bob2.close()
