@@ -37,6 +37,13 @@ from callcontrol.callinfo import Party
 from callcontrol.calls import Call, Leg, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Target
+from callcontrol.session_timer import (
+    BYE,
+    MAX_422_RETRIES,
+    SessionTimer,
+    SessionTimerHeaderError,
+    refresh_failure_ends_session,
+)
 from sip.dialog import Dialog, DialogError, DialogState, new_call_id, new_tag
 from sip.headers import quote, split_header_values
 from sip.message import Request, Response, make_request
@@ -72,6 +79,7 @@ REASON_BLIND_TRANSFER = "blind transfer"
 REASON_ATTENDED_TRANSFER = "attended transfer"
 REASON_TRANSFER_FAILED = "transfer failed"
 REASON_NO_IVR_APP = "no IVR application"
+REASON_SESSION_EXPIRED = "session expired"
 
 
 def has_sdp(message: Request | Response) -> bool:
@@ -107,7 +115,8 @@ class Side:
     """The server's dialog with one phone: where to send, the leg, a pending deferred ACK."""
 
     __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "dialog", "index",
-                 "leg", "media_control", "model", "peer", "pending_ack", "reinvite_busy", "reinvite_queue", "tag")
+                 "leg", "media_control", "model", "peer", "pending_ack", "reinvite_busy", "reinvite_queue",
+                 "session_timer", "st_handle", "st_pending", "tag")
 
     def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
                  tag: str, *, caller_side: bool) -> None:
@@ -127,8 +136,12 @@ class Side:
         # (dialog, INVITE CSeq, the INVITE's client transaction).
         self.pending_ack: tuple[Dialog, int, ClientInviteTransaction | None] | None = None
         self.reinvite_busy = False  # a re-INVITE of ours is in progress on this dialog
-        self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None]] = []
+        self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None,
+                                        Callable[[Response | None], None] | None]] = []
         self.media_control: Any = None  # callcontrol.leg_media.LegMedia, made on first use
+        self.session_timer: SessionTimer | None = None  # RFC 4028 on this dialog
+        self.st_handle: asyncio.TimerHandle | None = None
+        self.st_pending = False  # a refresh of ours is in flight
 
     @property
     def ended(self) -> bool:
@@ -162,7 +175,8 @@ OnFail = Callable[["UacSide", int, str], None]
 class UacSide(Side):
     """An INVITE the server sends: one fork of leg B, or a call the server places."""
 
-    __slots__ = ("answered", "final", "invite", "offer_sent", "on_answer", "on_fail", "purpose", "restart", "tx")
+    __slots__ = ("answered", "final", "invite", "offer_sent", "on_answer", "on_fail", "purpose", "restart",
+                 "st_422", "st_offer", "tx")
 
     def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
                  contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
@@ -177,6 +191,8 @@ class UacSide(Side):
         self.on_fail: OnFail | None = None
         # answer_call "Invite" mode: the headers of the INVITE that replaces the cancelled one.
         self.restart: tuple[tuple[str, str], ...] | None = None
+        self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
+        self.st_422 = 0  # retries after 422 Session Interval Too Small
 
 
 class B2bCall:
@@ -255,6 +271,9 @@ class B2bCall:
         return [s for s in self.sides if not s.ended]
 
     def end_leg(self, side: Side, reason: str, code: int | None = None) -> bool:
+        if side.st_handle is not None:
+            side.st_handle.cancel()
+            side.st_handle = None
         control = side.media_control
         if control is not None:
             side.media_control = None
@@ -303,6 +322,10 @@ class B2bCall:
         host, port = ua.local_address(transport)
         tag = new_tag()
         sip_call_id = sip_call_id or new_call_id(host)
+        settings = self.b2b.settings
+        offer = (settings.session_interval, settings.min_se) if settings.session_timers else None
+        if offer is not None:
+            extra = (*SessionTimer.offer_headers(*offer), *extra)
         invite, contact = self.build_invite(target, tag, sip_call_id, from_user=from_user,
                                             from_display=from_display, body=body, max_forwards=max_forwards,
                                             extra=extra)
@@ -310,6 +333,7 @@ class B2bCall:
                             transport_id=f"{host}:{port}", now=self.now(), leg_id=leg_id)
         side = UacSide(self, index, leg, model, invite, target, contact, tag, purpose=purpose,
                        caller_side=caller_side)
+        side.st_offer = offer
         self.own(side)
         ua.register_dialog(sip_call_id, tag, side)
         return side
@@ -382,8 +406,12 @@ class B2bCall:
             return
         if side.final:
             return
+        if status == 422 and self._retry_after_422(side, resp):
+            return
         if side.restart is not None and not self.ending and not side.ended:
-            self._reinvite_restart(side)
+            headers = side.restart
+            side.restart = None
+            self._reissue(side, ("alert-info", "call-info"), headers)
             return
         side.final = True
         if side.dialog is not None:
@@ -410,21 +438,31 @@ class B2bCall:
         self.failures.append((status, phrase))
         self._maybe_fail_a()
 
-    def _reinvite_restart(self, side: UacSide) -> None:
-        """answer_call "Invite": the cancelled INVITE is replaced by one with auto-answer headers
-        (same Call-ID and From tag, so the leg keeps its identity)."""
-        assert side.restart is not None
+    def _reissue(self, side: UacSide, drop: tuple[str, ...], add: Iterable[tuple[str, str]]) -> None:
+        """Send our INVITE again, changed (same Call-ID and From tag, so the leg keeps its identity):
+        answer_call "Invite" adds the auto-answer headers, a 422 asks for a longer session."""
         old = side.invite
-        headers = [(name, value) for name, value in old.headers
-                   if name.lower() not in ("via", "cseq", "alert-info", "call-info", "to")]
+        dropped = ("via", "cseq", "to", *drop)
+        headers = [(name, value) for name, value in old.headers if name.lower() not in dropped]
         headers.append(("To", f"<{old.uri}>"))
         headers.append(("CSeq", f"{old.cseq + 1} INVITE"))
-        headers.extend(side.restart)
-        side.restart = None
+        headers.extend(add)
         side.invite = make_request("INVITE", old.uri, headers, old.body)
         side.dialog = None
         side.final = False
         self._send_invite(side)
+
+    def _retry_after_422(self, side: UacSide, resp: Response) -> bool:
+        """422 Session Interval Too Small (RFC 4028 §7.3): retry with the Min-SE it asks for."""
+        if side.st_offer is None or side.st_422 >= MAX_422_RETRIES or self.ending or side.ended:
+            return False
+        new = SessionTimer.on_422(resp, *side.st_offer)
+        if new is None:
+            return False
+        side.st_422 += 1
+        side.st_offer = (new, new)
+        self._reissue(side, ("supported", "session-expires", "min-se"), SessionTimer.offer_headers(new, new))
+        return True
 
     def _relay_provisional(self, fork: UacSide, resp: Response) -> None:
         a = self.a
@@ -470,6 +508,8 @@ class B2bCall:
             return
         self.winner = side
         headers = [("Contact", a.contact)]
+        if a.session_timer is not None:
+            headers.extend(a.session_timer.response_headers())
         body = b""
         if has_sdp(resp):
             try:
@@ -495,6 +535,8 @@ class B2bCall:
         a.dialog.response_sent(a.incoming.request, response)
         self.seat(a)
         self.seat(side)
+        self.start_session_timer(a, a.session_timer)
+        self._start_uac_timer(side, resp)
         self.move(side, LegState.CONNECTED)
         self.move(a, LegState.CONNECTED)
         self.b2b.stats.answered += 1
@@ -517,6 +559,7 @@ class B2bCall:
                 if side.on_fail is not None:
                     side.on_fail(side, 488, "Not Acceptable Here")
                 return
+        self._start_uac_timer(side, resp)
         self.move(side, LegState.CONNECTED)
         if side.on_answer is not None:
             side.on_answer(side)
@@ -543,7 +586,8 @@ class B2bCall:
         answered 487 (answer_call "Invite"). The leg stays as it is meanwhile."""
         side.restart = headers
         if side.tx is None or self.b2b.ua.cancel(side.tx) is None:
-            self._reinvite_restart(side)
+            side.restart = None
+            self._reissue(side, ("alert-info", "call-info"), headers)
 
     def _ack_and_bye(self, dialog: Dialog, side: UacSide) -> None:
         ua = self.b2b.ua
@@ -698,6 +742,9 @@ class B2bCall:
             if method in ("INVITE", "UPDATE") and other is None and self.media is not None and side.confirmed:
                 self._answer_locally(side, incoming)
                 return
+            if method == "INFO" and other is None:
+                incoming.respond(200)  # nobody to relay to (IVR): a DTMF INFO with detection off
+                return
             incoming.respond(491 if method in ("INVITE", "UPDATE") else 481)
             return
         self._relay_request(side, other, incoming)
@@ -753,8 +800,11 @@ class B2bCall:
                     return
             else:
                 body = request.body
+        refresh = method in ("INVITE", "UPDATE")
+        out_headers = other.session_timer.refresh_headers() if refresh and other.session_timer else []
         try:
-            out = other.dialog.create_request(method, body=body, content_type=ctype if body else None)
+            out = other.dialog.create_request(method, headers=out_headers, body=body,
+                                              content_type=ctype if body else None)
         except DialogError:
             incoming.respond(491)
             return
@@ -773,8 +823,12 @@ class B2bCall:
                     ua.send_ack(other_dialog.create_ack(out.cseq), other.peer, tx)  # type: ignore[arg-type]
                 else:
                     other.pending_ack = (other_dialog, out.cseq, tx)  # type: ignore[assignment]
-            if 200 <= resp.status < 300 and method in ("INVITE", "UPDATE"):
+            if 200 <= resp.status < 300 and refresh:
                 headers.append(("Contact", side.contact))
+                if side.session_timer is not None:
+                    headers.extend(side.session_timer.response_headers())
+                for refreshed in (side, other):  # one pass-through refresh proves both phones alive
+                    self._session_refreshed(refreshed)
             if has_sdp(resp):
                 try:
                     rbody = self._relay_body(other.index, resp)
@@ -811,22 +865,26 @@ class B2bCall:
             self.move(other, LegState.CONNECTED)
 
     # -- requests the server itself sends in a dialog -----------------------------------------
-    def reinvite(self, side: Side, body: bytes, done: Callable[[bool], None] | None = None) -> None:
+    def reinvite(self, side: Side, body: bytes, done: Callable[[bool], None] | None = None, *,
+                 on_final: Callable[[Response | None], None] | None = None) -> None:
         """A re-INVITE of ours with ``body`` (an offer pointing at our endpoint); the answer goes to
         the side's media state. One at a time per dialog: later ones wait their turn."""
         if side.reinvite_busy:
-            side.reinvite_queue.append((body, done))
+            side.reinvite_queue.append((body, done, on_final))
             return
         dialog = side.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED or side.ended:
             if done is not None:
                 done(False)
             return
+        headers = [("Allow", ALLOW)]
+        if side.session_timer is not None:
+            headers.extend(side.session_timer.refresh_headers())  # every re-INVITE refreshes (§7.4)
         try:
-            request = dialog.create_reinvite(body, headers=[("Allow", ALLOW)])
+            request = dialog.create_reinvite(body, headers=headers)
         except DialogError:
             # The phone's own re-INVITE is in progress (§14.1): try again shortly.
-            asyncio.get_running_loop().call_later(0.2, self.reinvite, side, body, done)
+            asyncio.get_running_loop().call_later(0.2, lambda: self.reinvite(side, body, done, on_final=on_final))
             return
         side.reinvite_busy = True
         answered = False
@@ -837,8 +895,8 @@ class B2bCall:
             if done is not None:
                 done(ok)
             if side.reinvite_queue and not side.ended:
-                next_body, next_done = side.reinvite_queue.pop(0)
-                self.reinvite(side, next_body, next_done)
+                next_body, next_done, next_final = side.reinvite_queue.pop(0)
+                self.reinvite(side, next_body, next_done, on_final=next_final)
 
         def on_response(resp: Response) -> None:
             nonlocal answered
@@ -854,17 +912,136 @@ class B2bCall:
                         self.media.heard(side.index, resp.body)
                     except SdpParseError as exc:
                         logger.info("call %s: unreadable SDP in re-INVITE answer: %s", self.call.id, exc)
+                if on_final is None:
+                    self._session_refreshed(side)
             elif dialog.state is DialogState.TERMINATED:
                 self.hangup(f"{resp.status} {resp.reason}", resp.status)
+            if on_final is not None:
+                on_final(resp)
             finished(ok)
 
         def on_failure(why: str) -> None:
             nonlocal answered
             if not answered:
                 answered = True
+                if on_final is not None:
+                    on_final(None)
                 finished(False)
 
         tx = ua.send_request(request, side.peer, on_response, on_failure)
+
+    # -- RFC 4028 session timers -------------------------------------------------------------
+    def start_session_timer(self, side: Side, timer: SessionTimer | None) -> None:
+        """The session on ``side``'s dialog starts now (its 2xx went out or came in)."""
+        if timer is None:
+            return
+        side.session_timer = timer
+        timer.refreshed(self.b2b.loop_time())
+        self._arm_session(side)
+
+    def _start_uac_timer(self, side: UacSide, resp: Response) -> None:
+        if side.st_offer is None:
+            return
+        interval, min_se = side.st_offer
+        try:
+            timer = SessionTimer.from_response(resp, interval=interval, min_se=min_se)
+        except SessionTimerHeaderError as exc:
+            logger.info("call %s: %s; refreshing every %d s ourselves", self.call.id, exc, interval)
+            timer = SessionTimer(interval=interval, refresher="local", negotiated=False, min_se=min_se)
+        self.start_session_timer(side, timer)
+
+    def _session_refreshed(self, side: Side) -> None:
+        timer = side.session_timer
+        if timer is not None and not side.ended:
+            timer.refreshed(self.b2b.loop_time())
+            self._arm_session(side)
+
+    def _arm_session(self, side: Side) -> None:
+        if side.st_handle is not None:
+            side.st_handle.cancel()
+            side.st_handle = None
+        timer = side.session_timer
+        if timer is None or not timer.started or side.ended or self.ending:
+            return
+        now = self.b2b.loop_time()
+        deadline = timer.next_deadline(now)
+        action = deadline.action
+        # side.call, not self: an attended transfer may move the side to another call meanwhile.
+        side.st_handle = asyncio.get_running_loop().call_later(
+            max(0.0, deadline.when - now), lambda: side.call._session_due(side, action))
+
+    def _session_due(self, side: Side, action: str) -> None:
+        side.st_handle = None
+        if side.ended or self.ending:
+            return
+        if action == BYE:
+            logger.info("call %s: session on leg %s expired without a refresh", self.call.id, side.tag)
+            self.hangup(REASON_SESSION_EXPIRED, 408)
+            return
+        self._refresh(side)
+        self._arm_session(side)
+
+    def _refresh(self, side: Side) -> None:
+        """Refresh the session on ``side`` ourselves: a bodyless UPDATE when the phone allows it,
+        else a re-INVITE with the SDP it already has (nothing changes)."""
+        timer = side.session_timer
+        dialog = side.dialog
+        if timer is None or side.st_pending or dialog is None or dialog.state is not DialogState.CONFIRMED:
+            return
+        if timer.update_allowed:
+            try:
+                request = dialog.create_request("UPDATE", headers=[("Allow", ALLOW), *timer.refresh_headers()])
+            except DialogError:
+                return
+            side.st_pending = True
+
+            def on_response(resp: Response) -> None:
+                if resp.status < 200 or not side.st_pending:
+                    return
+                dialog.receive_response(request, resp, self.b2b.loop_time())
+                side.st_pending = False
+                side.call._refresh_answered(side, resp, update=True)
+
+            def on_failure(why: str) -> None:
+                if side.st_pending:
+                    side.st_pending = False
+                    side.call._refresh_answered(side, None, update=True)
+
+            self.b2b.ua.send_request(request, side.peer, on_response, on_failure)
+            return
+        body = self.media.resend(side.index) if self.media is not None and side.call is self else None
+        if body is None:
+            timer.refreshed(self.b2b.loop_time())  # nothing to re-offer (media not anchored)
+            return
+        side.st_pending = True
+
+        def answered(resp: Response | None) -> None:
+            side.st_pending = False
+            side.call._refresh_answered(side, resp, update=False)
+
+        self.reinvite(side, body, on_final=answered)
+
+    def _refresh_answered(self, side: Side, resp: Response | None, *, update: bool) -> None:
+        timer = side.session_timer
+        if timer is None or side.ended:
+            return
+        status = resp.status if resp is not None else None
+        if resp is not None and 200 <= resp.status < 300:
+            try:
+                new = SessionTimer.from_response(resp, interval=timer.interval, min_se=timer.min_se,
+                                                 previous=timer) or timer
+            except SessionTimerHeaderError:
+                new = timer
+            side.session_timer = new
+            self._session_refreshed(side)
+        elif resp is not None and resp.status == 422:
+            longer = SessionTimer.on_422(resp, timer.interval, timer.min_se)
+            if longer is not None:
+                timer.interval = timer.min_se = longer
+        elif update and status in (405, 501):
+            timer.update_allowed = False  # next time: re-INVITE
+        elif refresh_failure_ends_session(status):
+            self.hangup(REASON_SESSION_EXPIRED, 408)
 
     def notify(self, side: Side, event: str, done: Callable[[int], None]) -> None:
         """An in-dialog NOTIFY ``Event: <event>`` (BroadSoft-style remote control: talk, hold);

@@ -52,6 +52,7 @@ from callcontrol.callinfo import Party, RoutingKey, routing_keys
 from callcontrol.calls import Call, CallRegistry, LegState
 from callcontrol.media import MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
+from callcontrol.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
 from callcontrol.store import Cdr
 from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
@@ -85,6 +86,9 @@ class B2buaSettings:
     rtp_timeout: float = 60.0  # seconds without RTP/RTCP from a leg that should send: BYE both
     ring_timeout: float = 180.0  # seconds leg B may ring unanswered: CANCEL it, 480 to A
     shutdown_grace: float = 3.0  # seconds to wait for BYE/CANCEL answers on shutdown
+    session_timers: bool = True  # RFC 4028 on every leg (Session-Expires, refreshes, BYE on expiry)
+    session_interval: int = 1800  # seconds we ask for
+    min_se: int = 90  # the shortest interval we accept (RFC 4028 floor; lower only for tests)
     ivr_fallback_url: str | None = None  # prompt for IVR callers when no application listens
     ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
 
@@ -212,9 +216,10 @@ class B2bua:
             incoming.respond(503, headers=[("Retry-After", "5")])
             return
         request = incoming.request
-        require = request.headers.get("require")
-        if require:
-            incoming.respond(420, headers=[("Unsupported", require)])
+        unsupported = [option for value in request.headers.get_all("require")
+                       for option in (o.strip() for o in value.split(",")) if option and option.lower() != "timer"]
+        if unsupported:
+            incoming.respond(420, headers=[("Unsupported", ", ".join(unsupported))])
             return
         result = self.authorizer.check(incoming, proxy=True)
         if inspect.isawaitable(result):
@@ -248,6 +253,17 @@ class B2bua:
         if mf is not None and mf <= 0:
             incoming.respond(483)
             return
+        timer = None
+        settings = self.settings
+        if settings.session_timers:
+            try:
+                timer = SessionTimer.from_request(request, settings.min_se, interval=settings.session_interval)
+            except SessionTimerHeaderError as exc:
+                incoming.respond(exc.status, exc.reason)
+                return
+            if isinstance(timer, RejectWith):
+                incoming.respond(timer.status, timer.reason, headers=timer.headers())
+                return
         transport = incoming.peer.transport
         host, port = self.ua.local_address(transport)
         tag = new_tag()
@@ -256,6 +272,7 @@ class B2bua:
         leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
                            callee=callee, transport_id=f"{host}:{port}", now=self.wall())
         a = UasSide(bcall, leg, incoming, local_contact(self.ua, transport, route.number), tag)
+        a.session_timer = timer  # starts with our 2xx
         bcall.a = a
         bcall.seat(a)
         try:
@@ -348,8 +365,11 @@ class B2bua:
             bcall.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
             return
         headers = [("Contact", a.contact), ("Allow", ALLOW), ("Content-Type", SDP)]
+        if a.session_timer is not None:
+            headers.extend(a.session_timer.response_headers())
         response = a.incoming.respond(200, headers=headers, body=body)
         a.dialog.response_sent(request, response)
+        bcall.start_session_timer(a, a.session_timer)
         bcall.move(a, LegState.CONNECTED)
         self.stats.answered += 1
         bcall.arm_ack_watch()

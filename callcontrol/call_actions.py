@@ -41,6 +41,7 @@ from callcontrol.callinfo import Party
 from callcontrol.calls import Leg, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
+from ivr.moh import MohUnavailable
 from sip.dialog import DialogError, new_call_id
 from sip.errors import SipParseError
 from sip.headers import parse_name_addr
@@ -197,7 +198,10 @@ class CallActions:
         bcall.reinvite(holder, media.redirect(holder.index, Direction.INACTIVE))
         bcall.reinvite(held, media.redirect(held.index, Direction.SENDONLY))
         media.relay.pause(media.endpoint(holder.index))
-        self.b2b.leg_media(held).start_moh()
+        try:
+            self.b2b.leg_media(held).start_moh()
+        except MohUnavailable as exc:  # e.g. a G.729-only leg: held in silence
+            logger.info("call %s: no music on hold: %s", bcall.call.id, exc)
         bcall.move(holder, LegState.HOLDING)
         bcall.move(held, LegState.HELD)
 

@@ -141,6 +141,11 @@ class MediaAnchor:
             return self.own_offer(side)
         return self._send(side, state.sent.with_direction(direction))
 
+    def resend(self, side: int) -> bytes | None:
+        """The last SDP sent to ``side``, unchanged (a session refresh re-INVITE changes nothing)."""
+        sent = self._sides[side].sent
+        return sent.to_bytes() if sent is not None else None
+
     def has_sdp(self, side: int) -> bool:
         return self._sides[side].received is not None
 
@@ -148,6 +153,7 @@ class MediaAnchor:
         """A new party takes ``side``: forget what the old one said (the endpoint stays)."""
         state = self._sides[side]
         state.received = None
+        state.sent = None
         state.facts = None
 
     def take(self, side: int) -> _SideState:

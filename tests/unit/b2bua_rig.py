@@ -116,11 +116,12 @@ class Phone:
             incoming.respond(200)
 
     # -- UAC --------------------------------------------------------------------------------------
-    def call(self, target: str, peer: Peer, *, offer: bool = True) -> Request:
+    def call(self, target: str, peer: Peer, *, offer: bool = True,
+             extra: tuple[tuple[str, str], ...] = ()) -> Request:
         call_id = new_call_id(HOST)
         headers = [("From", f"<sip:{self.name}@{HOST}>;tag={new_tag()}"), ("To", f"<{target}>"),
                    ("Call-ID", call_id), ("CSeq", "1 INVITE"), ("Contact", self.contact()),
-                   ("Max-Forwards", "70")]
+                   ("Max-Forwards", "70"), *extra]
         if offer:
             headers.append(("Content-Type", "application/sdp"))
         invite = make_request("INVITE", target, headers, sdp(self.media_port) if offer else b"")

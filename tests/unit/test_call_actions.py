@@ -14,7 +14,7 @@ from callcontrol.b2b_call import Side
 from callcontrol.callinfo import CallInfo
 from callcontrol.routing import Route, RouteKind, Target
 from ivr.rtp import try_parse_rtp
-from sip.message import Request
+from sip.message import Request, Response
 from sip.sdp import parse_sdp
 from sip.transport import Peer
 from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
@@ -307,3 +307,43 @@ async def test_refer_with_replaces_joins(phones, make_rig) -> None:
         assert (x1.leg.reason, x2.leg.reason) == ("attended transfer", "attended transfer")
     finally:
         bob2.close()
+
+
+async def test_session_timer_we_refresh_phones_without_timer_support(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    rig.b2b.settings.session_interval, rig.b2b.settings.min_se = 2, 1
+    alice.call(f"sip:202@{HOST}", rig.peer)
+    invite_b: Request = await bob.next("invite")
+    assert invite_b.headers.get("session-expires") == "2" and invite_b.headers.get("supported") == "timer"
+    ok: Response = await alice.next("r200")
+    assert ok.headers.get("session-expires") == "2;refresher=uas"  # alice has no timer support: we refresh
+    refresh_a: Request = await alice.next("invite")  # at interval/2, a re-INVITE with the same SDP
+    refresh_b: Request = await bob.next("invite")
+    assert refresh_a.headers.get("session-expires") == "2;refresher=uac"
+    assert refresh_b.headers.get("session-expires") == "2;refresher=uac"
+    assert parse_sdp(refresh_a.body).origin == parse_sdp(ok.body).origin  # nothing changed
+    assert not rig.b2b.calls[ok.call_id].ending
+
+
+async def test_session_timer_expiry_without_refresh_ends_the_call(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    rig.b2b.settings.min_se = 1
+    alice.call(f"sip:202@{HOST}", rig.peer,
+               extra=(("Supported", "timer"), ("Session-Expires", "3;refresher=uac")))
+    ok: Response = await alice.next("r200")
+    assert ok.headers.get("session-expires") == "3;refresher=uac" and ok.headers.get("require") == "timer"
+    await alice.next("bye")  # alice promised to refresh and did not: at 3 - 1 s the call ends
+    await bob.next("bye")
+    await wait_for(lambda: len(rig.cdrs) == 3)
+    assert {c.disconnect_reason for c in rig.cdrs} == {"session expired"}
+
+
+async def test_session_interval_below_min_se_gets_422(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    alice.call(f"sip:202@{HOST}", rig.peer, extra=(("Supported", "timer"), ("Session-Expires", "30")))
+    too_small: Response = await alice.next("r422")
+    assert too_small.headers.get("min-se") == "90"
+    assert not rig.published and bob.events.empty()
