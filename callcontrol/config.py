@@ -55,9 +55,14 @@ class Config:
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    session_timers: bool = True  # RFC 4028 on every leg
+    session_expires: int = 1800  # seconds asked for
+    min_se: int = 90  # shortest interval accepted (below 90 only for tests)
+    ivr_fallback_url: str | None = None  # prompt played when no IVR application listens
+    ivr_fallback_seconds: float = 3.0  # else this long of music on hold, then BYE
 
     def apply_toml(self, data: dict[str, Any]) -> None:
-        sections = {"sip", "trunk", "ws", "http", "media", "store", "log"}
+        sections = {"sip", "trunk", "ws", "http", "media", "store", "log", "ivr"}
         unknown = set(data) - sections
         if unknown:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
@@ -76,6 +81,26 @@ class Config:
         for key in ("t1", "t2", "t4"):
             if key in sip:
                 setattr(self, key, float(sip[key]))
+        if "session_timers" in sip:
+            if not isinstance(sip["session_timers"], bool):
+                raise ConfigError("sip.session_timers must be true or false")
+            self.session_timers = sip["session_timers"]
+        for key in ("session_expires", "min_se"):
+            if key in sip:
+                value = sip[key]
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ConfigError(f"sip.{key} must be a positive whole number of seconds")
+                setattr(self, key, value)
+        if self.session_expires < self.min_se:
+            raise ConfigError("sip.session_expires must not be below sip.min_se")
+        ivr = data.get("ivr", {})
+        if "fallback_url" in ivr:
+            self.ivr_fallback_url = str(ivr["fallback_url"]) or None
+        if "fallback_seconds" in ivr:
+            try:
+                self.ivr_fallback_seconds = float(ivr["fallback_seconds"])
+            except (TypeError, ValueError):
+                raise ConfigError("ivr.fallback_seconds must be a number of seconds") from None
         trunk = data.get("trunk", {})
         if "uri" in trunk:
             self.trunk_uri = str(trunk["uri"]) or None
