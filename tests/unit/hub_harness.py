@@ -1,7 +1,8 @@
-"""Shared pieces of the hub tests (fixtures ``seeded_dir`` and ``env``: import
-``seeded_dir_fixture`` / ``env_fixture`` into a test module to use them): the real Directory (demo data), the hub on
-port 0 with the in-memory backend, a controllable clock, and a thin raw
-``websockets`` client that keeps responses and notifications apart.
+"""Shared pieces of the hub tests (fixture ``env``: import ``env_fixture`` into a
+test module to use it): the real Directory (demo data, from the ``data_dir``
+fixture of ``tests/unit/conftest.py``), the hub on port 0 with the in-memory
+backend, a controllable clock, and a thin raw ``websockets`` client that keeps
+responses and notifications apart.
 """
 from __future__ import annotations
 
@@ -35,19 +36,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture(scope="session", name="seeded_dir")
-def seeded_dir_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir seeded with the demo directory once per session (seeding costs scrypt time)."""
-    path = tmp_path_factory.mktemp("hub-directory")
-
-    async def seed() -> None:
-        directory = await Directory.open(path)
-        await directory.close()
-
-    asyncio.run(seed())
-    return path
 
 
 def party(directory: Directory, *, i_account: int | None = None, number: str | None = None,
@@ -216,6 +204,6 @@ async def hub_env(data_dir: Path, **hub_kwargs: Any) -> AsyncIterator[HubEnv]:
 
 
 @pytest.fixture(name="env")
-async def env_fixture(seeded_dir: Path) -> AsyncIterator[HubEnv]:
-    async with hub_env(seeded_dir) as e:
+async def env_fixture(data_dir: Path) -> AsyncIterator[HubEnv]:
+    async with hub_env(data_dir) as e:
         yield e

@@ -9,17 +9,16 @@ from callcontrol.b2bua_backend import B2buaBackend
 from callcontrol.calls import CallRegistry, LegState
 from callcontrol.directory import Directory
 from callcontrol.hub import start_hub
-from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
+from tests.unit.hub_harness import (
     TRANSPORT,
     RawClient,
     error_code,
     party,
-    seeded_dir_fixture,
 )
 
 
-async def test_list_from_registry_and_commands_without_a_b2bua_are_disabled_not_faked(seeded_dir: Path) -> None:
-    directory = await Directory.open(seeded_dir)
+async def test_list_from_registry_and_commands_without_a_b2bua_are_disabled_not_faked(data_dir: Path) -> None:
+    directory = await Directory.open(data_dir)
     registry = CallRegistry()
     hub = await start_hub("127.0.0.1", 0, directory=directory, backend=B2buaBackend(registry, {TRANSPORT}))
     registry.set_publish(hub.publish)

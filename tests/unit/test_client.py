@@ -22,7 +22,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     HubEnv,
     env_fixture,
     hub_env,
-    seeded_dir_fixture,
 )
 
 
@@ -159,8 +158,8 @@ async def test_expired_session_logs_in_again_resubscribes_and_says_resync(env: H
         assert (note.seq, note.call_info["call"]["id"]) == (1, "x1")  # type: ignore[index]
 
 
-async def test_resync_marker_when_the_buffer_no_longer_has_the_gap(seeded_dir: Path) -> None:
-    async with hub_env(seeded_dir, replay_buffer=2) as env, \
+async def test_resync_marker_when_the_buffer_no_longer_has_the_gap(data_dir: Path) -> None:
+    async with hub_env(data_dir, replay_buffer=2) as env, \
             CallControlClient.connect(env.url, reconnect_delay=(0.01, 0.1)) as c:
         await c.login("demo-corp", "demo-corp-pass")
         await c.enable_api_notifications(i_customer=1)

@@ -21,7 +21,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     env_fixture,
     error_code,
     hub_env,
-    seeded_dir_fixture,
 )
 
 CALL = "c1@10.0.0.1"
@@ -209,8 +208,8 @@ async def test_call_not_found_for_unknown_leg_or_foreign_transport(env: HubEnv) 
     assert (await c.cc("terminate_call", {"call": {"id": CALL, "tag": "a"}}))["success"] == 1
 
 
-async def test_call_control_disabled(seeded_dir: Path) -> None:
-    async with hub_env(seeded_dir, disabled_methods={"originate_advanced_call"}) as env:
+async def test_call_control_disabled(data_dir: Path) -> None:
+    async with hub_env(data_dir, disabled_methods={"originate_advanced_call"}) as env:
         _demo_calls(env)
         c = await env.logged_in("admin", "admin-pass")
         resp = await c.cc("originate_advanced_call", {"bill_id": "1001", "caller_id": "1001", "callee_id": "1002"})

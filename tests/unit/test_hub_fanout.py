@@ -19,7 +19,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     env_fixture,
     error_code,
     hub_env,
-    seeded_dir_fixture,
 )
 
 HEAD = '{"action":"update","event":"sip.call_control_notifications","seq":'
@@ -142,8 +141,8 @@ async def test_resume_replays_missed_notifications_then_goes_live(env: HubEnv) -
     assert resp["result"] == {"replayed": 0, "last_seq": 6, "success": 1}
 
 
-async def test_resume_past_the_buffer_asks_for_resync_and_keeps_subscriptions(seeded_dir: Path) -> None:
-    async with hub_env(seeded_dir, replay_buffer=2) as env:
+async def test_resume_past_the_buffer_asks_for_resync_and_keeps_subscriptions(data_dir: Path) -> None:
+    async with hub_env(data_dir, replay_buffer=2) as env:
         c = await env.logged_in("demo-corp", "demo-corp-pass")
         sid = c.session_id
         await c.subscribe(i_customer=1)
@@ -195,8 +194,8 @@ async def _stalled_client(env: HubEnv) -> RawClient:
     return client
 
 
-async def test_stalled_client_is_cut_off_while_others_keep_receiving(seeded_dir: Path) -> None:
-    async with hub_env(seeded_dir, send_queue_limit=32, overflow_grace=TIMEOUT) as env:
+async def test_stalled_client_is_cut_off_while_others_keep_receiving(data_dir: Path) -> None:
+    async with hub_env(data_dir, send_queue_limit=32, overflow_grace=TIMEOUT) as env:
         stalled = await _stalled_client(env)
         await stalled.login("admin", "admin-pass")
         await stalled.subscribe(i_customer=1)

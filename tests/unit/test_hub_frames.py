@@ -15,7 +15,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     RawClient,
     env_fixture,
     error_code,
-    seeded_dir_fixture,
 )
 
 

@@ -20,7 +20,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     RawClient,
     env_fixture,
     hub_env,
-    seeded_dir_fixture,
 )
 
 
@@ -78,12 +77,12 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def test_wss_with_an_ssl_context(seeded_dir: Path, tmp_path: Path) -> None:
+async def test_wss_with_an_ssl_context(data_dir: Path, tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
     client_ctx = ssl.create_default_context(cafile=str(cert))
-    async with hub_env(seeded_dir, ssl=server_ctx) as env:
+    async with hub_env(data_dir, ssl=server_ctx) as env:
         async with connect(f"wss://127.0.0.1:{env.hub.port}/ws", ssl=client_ctx) as ws:
             c = RawClient(ws)
             assert await c.login("admin", "admin-pass")

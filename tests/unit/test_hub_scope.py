@@ -13,12 +13,12 @@ from callcontrol.callinfo import CallId, CallInfo, CallState, Party, QueueInfo, 
 from callcontrol.directory import Directory, Principal
 from callcontrol.scope import Scope
 from callcontrol.throttle import LoginThrottle
-from tests.unit.hub_harness import leg, seeded_dir_fixture  # noqa: F401  (fixture)
+from tests.unit.hub_harness import leg
 
 
 @pytest.fixture
-async def demo(seeded_dir: Path) -> AsyncIterator[Directory]:
-    directory = await Directory.open(seeded_dir)
+async def demo(data_dir: Path) -> AsyncIterator[Directory]:
+    directory = await Directory.open(data_dir)
     yield directory
     await directory.close()
 

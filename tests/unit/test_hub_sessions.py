@@ -14,7 +14,6 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     env_fixture,
     error_code,
     hub_env,
-    seeded_dir_fixture,
 )
 
 ADMIN = {"login": "admin", "password": "admin-pass"}
@@ -145,9 +144,9 @@ async def test_auth_info_domain_is_accepted(env: HubEnv) -> None:
     assert resp["success"] == 1
 
 
-async def test_login_throttling_backs_off_and_answers_at_once(seeded_dir: Path) -> None:
+async def test_login_throttling_backs_off_and_answers_at_once(data_dir: Path) -> None:
     throttle = LoginThrottle(free_failures=2, base_delay=10.0, max_delay=60.0)
-    async with hub_env(seeded_dir, throttle=throttle) as env:
+    async with hub_env(data_dir, throttle=throttle) as env:
         c = await env.client()
         bad = {"login": "admin", "password": "bad"}
         for _ in range(2):
@@ -175,9 +174,9 @@ async def test_login_throttling_backs_off_and_answers_at_once(seeded_dir: Path) 
         assert "retry_after" not in resp["error"]["details"]
 
 
-async def test_throttling_per_source_address(seeded_dir: Path) -> None:
+async def test_throttling_per_source_address(data_dir: Path) -> None:
     throttle = LoginThrottle(free_failures=100, ip_free_failures=3, base_delay=5.0)
-    async with hub_env(seeded_dir, throttle=throttle) as env:
+    async with hub_env(data_dir, throttle=throttle) as env:
         c = await env.client()
         for login in ("a", "b", "c"):
             resp = await c.request("Session", "login", {"login": login, "password": "x"}, auth=None)
@@ -188,8 +187,8 @@ async def test_throttling_per_source_address(seeded_dir: Path) -> None:
         assert error_code(resp) == "auth.failed" and resp["error"]["details"]["retry_after"] > 0
 
 
-async def test_realm_not_served_on_this_listener_is_forbidden(seeded_dir: Path) -> None:
-    async with hub_env(seeded_dir, allowed_realms={"account"}) as env:
+async def test_realm_not_served_on_this_listener_is_forbidden(data_dir: Path) -> None:
+    async with hub_env(data_dir, allowed_realms={"account"}) as env:
         c = await env.client()
         resp = await c.request("Session", "login", ADMIN, auth=None)
         assert error_code(resp) == "auth.forbidden"
