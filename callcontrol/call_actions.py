@@ -178,8 +178,8 @@ class CallActions:
         self._talking(side)
         partner = self._partner(side)
         bcall = side.call
-        if side.leg.state is LegState.HOLDING:
-            raise WrongParameters.field("params.call", "leg is already holding")
+        if side.leg.state is LegState.HOLDING or bcall.server_hold is not None:
+            raise WrongParameters.field("params.call", "call is already on hold")
         if "hold" in side.allow_events:
             def done(status: int) -> None:
                 if status >= 300 and not side.ended and not partner.ended:
@@ -195,15 +195,17 @@ class CallActions:
         bcall = holder.call
         media = self._media(bcall)
         bcall.server_hold = (holder, held)
-        bcall.reinvite(holder, media.redirect(holder.index, Direction.INACTIVE))
-        bcall.reinvite(held, media.redirect(held.index, Direction.SENDONLY))
+        # The states move when each phone has answered its re-INVITE: a console acting on
+        # "holding" must not race the re-INVITE still in flight.
+        bcall.reinvite(holder, media.redirect(holder.index, Direction.INACTIVE),
+                       lambda ok: bcall.move(holder, LegState.HOLDING))
+        bcall.reinvite(held, media.redirect(held.index, Direction.SENDONLY),
+                       lambda ok: bcall.move(held, LegState.HELD))
         media.relay.pause(media.endpoint(holder.index))
         try:
             self.b2b.leg_media(held).start_moh()
         except MohUnavailable as exc:  # e.g. a G.729-only leg: held in silence
             logger.info("call %s: no music on hold: %s", bcall.call.id, exc)
-        bcall.move(holder, LegState.HOLDING)
-        bcall.move(held, LegState.HELD)
 
     def unhold(self, side: Side) -> None:
         self._talking(side)
@@ -240,8 +242,8 @@ class CallActions:
         media = self._media(bcall)
         for side in (one, two):
             if not side.ended and side.call is bcall:
-                bcall.reinvite(side, media.redirect(side.index, Direction.SENDRECV))
-                bcall.move(side, LegState.CONNECTED)
+                bcall.reinvite(side, media.redirect(side.index, Direction.SENDRECV),
+                               lambda ok, side=side: side.call.move(side, LegState.CONNECTED))
 
     def _clear_hold(self, bcall: B2bCall) -> None:
         """A transfer or join ends the server's hold: music off, relay on (re-INVITEs follow)."""
@@ -290,8 +292,8 @@ class CallActions:
         def answered(new: UacSide) -> None:
             bcall.seat(new)
             if not transferee.ended:
-                bcall.reinvite(transferee, media.relay_offer(new.index, transferee.index))
-                bcall.move(transferee, LegState.CONNECTED)
+                bcall.reinvite(transferee, media.relay_offer(new.index, transferee.index),
+                               lambda ok: transferee.call.move(transferee, LegState.CONNECTED))
 
         def failed(new: UacSide, status: int, phrase: str) -> None:
             logger.info("call %s: transfer to %s failed: %d %s", bcall.call.id, route.number, status, phrase)
@@ -330,10 +332,9 @@ class CallActions:
         if not call2.live_sides():
             call2.ending = True
             call2._finish()
-        call1.reinvite(p1, media1.relay_offer(p2.index, p1.index))
-        call1.reinvite(p2, media1.relay_offer(p1.index, p2.index))
-        call1.move(p1, LegState.CONNECTED)
-        call1.move(p2, LegState.CONNECTED)
+        for side, other in ((p1, p2), (p2, p1)):
+            call1.reinvite(side, media1.relay_offer(other.index, side.index),
+                           lambda ok, side=side: side.call.move(side, LegState.CONNECTED))
 
     # -- REFER from a phone -------------------------------------------------------------------
     def refer(self, side: Side, incoming: IncomingRequest) -> None:

@@ -179,7 +179,7 @@ async def test_hold_by_the_server_reinvites_both_and_plays_music_to_the_held(pho
         to_bob: Request = await bob.next("invite")
         assert parse_sdp(to_alice.body).media_direction(0).value == "inactive"
         assert parse_sdp(to_bob.body).media_direction(0).value == "sendonly"
-        assert (a.leg.state, b.leg.state) == ("holding", "held")
+        await wait_for(lambda: (a.leg.state, b.leg.state) == ("holding", "held"))  # once both answered
         await wait_for(lambda: len(sink.packets) >= 10)
         payloads = [try_parse_rtp(p) for p in sink.packets]
         audio = b"".join(p.payload for p in payloads if p is not None)
@@ -189,7 +189,7 @@ async def test_hold_by_the_server_reinvites_both_and_plays_music_to_the_held(pho
         again_bob: Request = await bob.next("invite")
         assert parse_sdp(again_alice.body).media_direction(0).value == "sendrecv"
         assert parse_sdp(again_bob.body).media_direction(0).value == "sendrecv"
-        assert (a.leg.state, b.leg.state) == ("connected", "connected")
+        await wait_for(lambda: (a.leg.state, b.leg.state) == ("connected", "connected"))
         with pytest.raises(WrongParameters):
             rig.b2b.actions.unhold(a)
     finally:
