@@ -249,6 +249,8 @@ class B2bua:
             return
         caller = self._caller_party(request, who)
         callee = self.party_for(route)
+        if route.kind is RouteKind.IVR:
+            caller.access_number = route.number  # SipCallerInfo.access_number: entered through this IVR
         mf = request.max_forwards
         if mf is not None and mf <= 0:
             incoming.respond(483)
@@ -367,7 +369,7 @@ class B2bua:
         headers = [("Contact", a.contact), ("Allow", ALLOW), ("Content-Type", SDP)]
         if a.session_timer is not None:
             headers.extend(a.session_timer.response_headers())
-        response = a.incoming.respond(200, headers=headers, body=body)
+        response = a.incoming.respond(200, to_tag=a.tag, headers=headers, body=body)
         a.dialog.response_sent(request, response)
         bcall.start_session_timer(a, a.session_timer)
         bcall.move(a, LegState.CONNECTED)

@@ -167,3 +167,136 @@ def start_sipp_scenario(port: int, transport: str, calls: int, scenario: Path | 
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_port_bound(port, "tcp" if transport.startswith("t") else "udp")
     return popen
+
+
+# --------------------------------------------------------------------------- pjsua2 softphones
+
+PHONE = Path(__file__).with_name("pjsua_phone.py")
+
+
+@dataclass
+class SoftPhone:
+    """One ``pjsua_phone.py`` process: commands in, JSON events out (see that module's doc)."""
+
+    proc: Proc
+    user: str
+    port: int
+    pending: list[dict] | None = None
+
+    def send(self, **cmd: object) -> None:
+        assert self.proc.popen.stdin is not None
+        self.proc.popen.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.popen.stdin.flush()
+
+    def event(self, name: str, timeout: float = 10.0, **match: object) -> dict:
+        """The first not yet taken event ``name`` whose fields equal ``match`` (bounded wait).
+
+        Events that do not match are kept, in order, for later calls. An ``error`` event that
+        answers a command fails the wait at once (unless ``error`` is what is awaited)."""
+        if self.pending is None:
+            self.pending = []
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, ev in enumerate(self.pending):
+                if ev["event"] == name and all(ev.get(k) == v for k, v in match.items()):
+                    return self.pending.pop(i)
+                if ev["event"] == "error" and name != "error":
+                    self.pending.pop(i)
+                    raise AssertionError(f"phone {self.user}: {ev}")
+            line = self.proc.wait_for_line('{"event": ', max(0.0, deadline - time.monotonic()))
+            self.pending.append(json.loads(line))
+
+    def request(self, reply: str, timeout: float = 10.0, **cmd: object) -> dict:
+        """Send a command that answers with event ``reply``; return that event."""
+        self.send(**cmd)
+        return self.event(reply, timeout)
+
+    def seen(self, name: str, **match: object) -> list[dict]:
+        """Events ``name`` received so far and not taken (after a round trip, so none is in flight)."""
+        self.request("calls", cmd="calls")
+        return [ev for ev in self.pending or [] if ev["event"] == name
+                and all(ev.get(k) == v for k, v in match.items())]
+
+    def clear(self) -> None:
+        self.pending = []
+
+    def quit(self) -> None:
+        if self.proc.popen.poll() is None:
+            self.send(cmd="quit")
+            try:
+                self.proc.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.stop()
+
+
+def start_softphone(user: str, password: str, server_port: int, **opts: object) -> SoftPhone:
+    """A pjsua2 phone that registers ``user`` (digest) at 127.0.0.1:``server_port``; waits for the 200."""
+    port = free_port()
+    args = {"port": port, "user": user, "password": password, "server_port": server_port, **opts}
+    proc = start([sys.executable, str(PHONE), json.dumps(args)], ready='{"event": "ready"', timeout=20,
+                 stdin=subprocess.PIPE)
+    phone = SoftPhone(proc, user, port)
+    try:
+        reg = phone.event("reg", timeout=10)
+        if reg["code"] != 200:
+            raise AssertionError(f"phone {user} did not register: {reg}")
+    except BaseException:
+        phone.proc.stop()
+        raise
+    return phone
+
+
+def write_tone(path: Path, seconds: float = 5.0, hz: float = 1000.0, amplitude: int = 12000) -> None:
+    """A 16-bit 8 kHz mono WAV sine tone (pjsua players loop it)."""
+    import array
+    import math
+    import wave
+
+    samples = array.array("h", (int(amplitude * math.sin(2 * math.pi * hz * i / 8000))
+                                for i in range(int(8000 * seconds))))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.tobytes())
+
+
+# --------------------------------------------------------------------------- SIPp message traces
+
+
+def sipp_messages(path: Path) -> list[tuple[str, str]]:
+    """A SIPp ``-trace_msg`` file as (``"sent"``|``"received"``, message text) pairs, in order."""
+    if not path.exists():
+        return []
+    out: list[tuple[str, str]] = []
+    for block in path.read_text(errors="replace").split("----------------------------------------------- ")[1:]:
+        lines = block.split("\n")
+        if len(lines) < 2:
+            continue
+        head = lines[1]
+        direction = "sent" if " message sent" in head else "received" if " message received" in head else ""
+        if not direction:
+            continue
+        text = "\n".join(lines[2:]).strip("\n")
+        out.append((direction, text.replace("\r\n", "\n").replace("\n", "\r\n")))
+    return out
+
+
+def sip_start_line(message: str) -> str:
+    return message.split("\r\n", 1)[0]
+
+
+def start_logged(cmd: list[str], log: Path, ready: str = "ready", timeout: float = 20.0,
+                 env: dict | None = None) -> Proc:
+    """Like :func:`start`, but stderr goes to the file ``log``: a long-running server's log can
+    never fill an unread pipe and block it."""
+    with open(log, "ab") as err:
+        popen = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+                                 env={**os.environ, **(env or {})})
+    proc = Proc(popen, [])
+    try:
+        proc.wait_for_line(ready, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
