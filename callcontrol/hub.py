@@ -4,8 +4,9 @@
 ``/ws/CallControl``. Per connection there is the handler task (reads frames
 and starts one task per request, at most ``max_inflight`` at a time) and a
 writer task that drains a bounded send queue. Nothing on the publish path
-awaits: :meth:`Hub.publish` encodes the leg once, finds the subscribed feeds
-through the key index, and appends a frame to each connection's queue.
+awaits: :meth:`Hub.publish` finds the subscribed feeds through the key index
+and, only when there are any, encodes the leg once and appends a frame to each
+connection's queue.
 
 A connection whose queue reaches ``send_queue_limit`` frames (its client
 does not read fast enough) gets one ``overflow`` notice and is closed with
@@ -367,8 +368,15 @@ class Hub:
         cmd = current_command.get()
         if cmd is not None:
             cmd.relate(base_id)
+        feeds = self.router.targets(info.routing_keys())
+        if not feeds:
+            # Nobody subscribed to this leg (a trunk call, a load test): no JSON work at all.
+            # The snapshot is encoded lazily if a get_sip_calls_list asks for it.
+            return 0
         tail = notification_tail(info.encoded(self.time_offset))
-        return self.router.publish(info.routing_keys(), tail, base_id, fresh)
+        for feed in feeds:
+            feed.deliver(tail, base_id, fresh)
+        return len(feeds)
 
     def check_leg(self, ref: CallRef, transport_id: str | None, scope: Scope) -> None:
         """Reject a leg the hub has seen published and that ``scope`` may not see (or on another transport)."""

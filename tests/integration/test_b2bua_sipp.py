@@ -20,8 +20,10 @@ import pytest
 
 from callcontrol.client import CallControlClient
 from tests.integration.harness import (
+    ROOT,
     SCENARIOS,
     Proc,
+    SippResult,
     free_port,
     run_sipp,
     start,
@@ -58,14 +60,16 @@ class Server:
             db.close()
 
 
-def start_server(tmp_path: Path, *, media: str = "") -> Server:
+def start_server(tmp_path: Path, *, media: str = "", trusted: tuple[str, ...] = ("127.0.0.1/32",)) -> Server:
+    """``trusted=()``: nothing is trusted, every request from a phone is digest-challenged."""
     sip, trunk, ws, http = free_port(), free_port(), free_port(), free_port()
     data_dir = tmp_path / "data"
     config = tmp_path / "callcontrol.toml"
+    trusted_list = ", ".join(f'"{net}"' for net in trusted)
     config.write_text(f"""
 [sip]
 listen = ["udp:127.0.0.1:{sip}", "tcp:127.0.0.1:{sip}"]
-trusted = ["127.0.0.1/32"]
+trusted = [{trusted_list}]
 [trunk]
 uri = "sip:127.0.0.1:{trunk}"
 [ws]
@@ -254,3 +258,116 @@ def test_sigterm_byes_live_calls_and_flushes_their_cdrs(tmp_path: Path) -> None:
         srv.proc.stop()
     assert len(_calls(cdrs)) == 3 and len(cdrs) == 9
     assert {(c["disconnect_reason"], c["sip_code"]) for c in cdrs} == {("server shutdown", 503)}
+
+
+# -- digest, re-INVITE, callee BYE, static contact ------------------------------------------------
+
+def _run_pair(uas: subprocess.Popen[str], uac_args: list[str], timeout: float = 30) -> tuple[SippResult, int]:
+    """Run the caller SIPp to completion, then wait for the callee SIPp (killed if it hangs)."""
+    try:
+        result = run_sipp(uac_args, timeout=timeout)
+        # A failed caller may leave the callee waiting for a call that never comes: no wait then.
+        uas_code = uas.wait(30) if result.returncode == 0 else -1
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.wait()
+    return result, uas_code
+
+
+def _uas_errors(uas: subprocess.Popen[str]) -> str:
+    return uas.stderr.read()[-3000:] if uas.stderr else ""
+
+
+def test_untrusted_phone_is_challenged_and_calls_with_digest(tmp_path: Path) -> None:
+    """Nothing trusted: account 1001's INVITE gets 407, the digest-authenticated retry reaches the trunk."""
+    srv = start_server(tmp_path, trusted=())
+    try:
+        uas = start_sipp_uas(srv.trunk_port, "u1", 1)
+        msg_log = tmp_path / "uac_messages.log"
+        result, uas_code = _run_pair(uas, [
+            f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIOS / "uac_digest_auth.xml"), "-s", "5551234",
+            "-key", "caller", "1001", "-au", "1001", "-ap", "secret1001",
+            # SIPp's digest uri is "sip:" + HOST:PORT unless told; the server checks it is the Request-URI.
+            "-auth_uri", f"5551234@127.0.0.1:{srv.sip_port}", "-m", "1",
+            "-p", str(free_port()), "-trace_msg", "-message_file", str(msg_log)])
+        assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
+        assert uas_code == 0, _uas_errors(uas)
+        wire = msg_log.read_text()
+        # On the wire: the first INVITE was refused with a digest challenge, the second carried credentials.
+        assert "SIP/2.0 407 " in wire and "Proxy-Authenticate: Digest " in wire
+        assert 'Proxy-Authorization: Digest username="1001"' in wire
+        cdrs = srv.stop_and_read_cdrs()
+    finally:
+        srv.proc.stop()
+    calls = _calls(cdrs)
+    assert len(calls) == 1 and len(cdrs) == 3
+    assert (calls[0]["caller"], calls[0]["callee"], calls[0]["i_account"]) == ("1001", "5551234", 1)
+    assert calls[0]["connect_time"] is not None
+    assert calls[0]["disconnect_reason"] == "caller hung up"
+
+
+def test_reinvite_sendonly_is_relayed_with_the_servers_media_address(server: Server) -> None:
+    """The caller's re-INVITE (a=sendonly) reaches the callee as a re-INVITE whose SDP points at the
+    server's relay; the callee's a=recvonly answer comes back, again pointing at the server.
+
+    Both scenarios check it on the wire (ereg with check_it): a=sendonly, c=IN IP4 127.0.0.1 and an
+    m= port in the server's RTP range on the callee's side; a=recvonly and such a port on the caller's.
+    """
+    uas = start_sipp_scenario(server.trunk_port, "u1", 1, SCENARIOS / "uas_reinvite_recvonly.xml")
+    result, uas_code = _run_pair(uas, [
+        f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_reinvite_sendonly.xml"), "-s", "5551234",
+        "-m", "1", "-p", str(free_port())])
+    assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
+    assert uas_code == 0, _uas_errors(uas)
+    cdrs = server.stop_and_read_cdrs()
+    calls = _calls(cdrs)
+    assert len(calls) == 1 and len(cdrs) == 3
+    assert calls[0]["disconnect_reason"] == "caller hung up" and calls[0]["connect_time"] is not None
+
+
+def test_bye_from_the_callee_reaches_the_caller(server: Server) -> None:
+    """The trunk side hangs up: its BYE is answered, and the caller receives a BYE in its own dialog."""
+    uas = start_sipp_scenario(server.trunk_port, "u1", 1, SCENARIOS / "uas_answer_then_bye.xml")
+    result, uas_code = _run_pair(uas, [
+        f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_expect_bye.xml"), "-s", "5551234",
+        "-m", "1", "-p", str(free_port())])
+    assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
+    assert uas_code == 0, _uas_errors(uas)
+    cdrs = server.stop_and_read_cdrs()
+    calls = _calls(cdrs)
+    assert len(calls) == 1 and len(cdrs) == 3
+    assert calls[0]["connect_time"] is not None
+    assert {c["disconnect_reason"] for c in cdrs} == {"callee hung up"}
+
+
+def test_account_with_a_static_contact_is_called_without_registering(tmp_path: Path) -> None:
+    """`callcontrol directory add account --static-contact URI`: a call to it goes to that URI."""
+    phone_port = free_port()
+    data_dir = tmp_path / "data"  # where start_server keeps the store
+    add = subprocess.run(
+        ["callcontrol", "directory", "--data-dir", str(data_dir), "add", "account", "--customer", "1",
+         "--id", "1004", "--static-contact", f"sip:1004@127.0.0.1:{phone_port}", "--password-stdin"],
+        input="secret1004\n", cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert add.returncode == 0, add.stderr
+    assert f"sip:1004@127.0.0.1:{phone_port}" in add.stdout
+    srv = start_server(tmp_path)
+    try:
+        phone_log = tmp_path / "phone_messages.log"
+        uas = start_sipp_uas(phone_port, "u1", 1, "-trace_msg", "-message_file", str(phone_log))
+        result, uas_code = _run_pair(uas, [
+            f"127.0.0.1:{srv.sip_port}", "-sn", "uac", "-s", "1004", "-m", "1", "-p", str(free_port())])
+        assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
+        assert uas_code == 0, _uas_errors(uas)
+        # The phone never registered: the server sent the INVITE to the configured contact.
+        assert f"INVITE sip:1004@127.0.0.1:{phone_port} SIP/2.0" in phone_log.read_text()
+        cdrs = srv.stop_and_read_cdrs()
+    finally:
+        srv.proc.stop()
+    calls = _calls(cdrs)
+    assert len(calls) == 1 and len(cdrs) == 3
+    assert calls[0]["callee"] == "1004" and calls[0]["connect_time"] is not None
+    legs = [c for c in cdrs if c["leg_tag"] is not None]
+    assert {c["callee"] for c in legs} == {"1004"}
+    # The account's CDR of the B leg is billed to the new account's customer.
+    assert {c["i_customer"] for c in legs if c["i_account"] is not None} == {1}
