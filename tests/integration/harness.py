@@ -10,9 +10,11 @@ import os
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -300,3 +302,74 @@ def start_logged(cmd: list[str], log: Path, ready: str = "ready", timeout: float
         proc.stop()
         raise
     return proc
+
+
+@dataclass
+class Server:
+    proc: Proc
+    sip_port: int
+    trunk_port: int
+    data_dir: Path
+    ws_port: int
+    http_port: int
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+        raise AssertionError(f"no metric {name}")
+
+    def stop_and_read_cdrs(self) -> list[sqlite3.Row]:
+        assert self.proc.stop() == 0, self.proc.stderr_text()
+        db = sqlite3.connect(self.data_dir / "callcontrol.sqlite3")
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute("SELECT * FROM cdrs ORDER BY id").fetchall()
+        finally:
+            db.close()
+
+
+def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "",
+                 trusted: tuple[str, ...] = ("127.0.0.1/32",)) -> Server:
+    """``callcontrol serve`` on free ports with its trunk at ``Server.trunk_port``, data in ``tmp_path``.
+
+    ``trusted=()``: nothing is trusted, every request from a phone is digest-challenged.
+    ``sip_extra``/``media``: more lines for the ``[sip]``/``[media]`` tables of the config."""
+    sip, trunk, ws, http = free_port(), free_port(), free_port(), free_port()
+    data_dir = tmp_path / "data"
+    config = tmp_path / "callcontrol.toml"
+    trusted_list = ", ".join(f'"{net}"' for net in trusted)
+    config.write_text(f"""
+[sip]
+listen = ["udp:127.0.0.1:{sip}", "tcp:127.0.0.1:{sip}"]
+trusted = [{trusted_list}]
+{sip_extra}
+[trunk]
+uri = "sip:127.0.0.1:{trunk}"
+[ws]
+listen = "127.0.0.1:{ws}"
+[http]
+listen = "127.0.0.1:{http}"
+[store]
+data_dir = "{data_dir}"
+[media]
+{media}
+""")
+    proc = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
+    return Server(proc, sip, trunk, data_dir, ws, http)
+
+
+def register(server_port: int, contact_port: int, account: str) -> str:
+    """REGISTER ``account`` from 127.0.0.1:``contact_port`` (a trusted source: no digest); the reply."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", contact_port))
+        sock.settimeout(5)
+        sock.sendto((
+            f"REGISTER sip:127.0.0.1:{server_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bKreg1;rport\r\n"
+            f"From: <sip:{account}@127.0.0.1>;tag=r1\r\nTo: <sip:{account}@127.0.0.1>\r\n"
+            f"Call-ID: reg-{account}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+            f"Contact: <sip:{account}@127.0.0.1:{contact_port}>;expires=300\r\nContent-Length: 0\r\n\r\n"
+        ).encode(), ("127.0.0.1", server_port))
+        return sock.recv(65535).decode()

@@ -7,13 +7,10 @@ it flushed into its SQLite store.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,67 +19,17 @@ from callcontrol.client import CallControlClient
 from tests.integration.harness import (
     ROOT,
     SCENARIOS,
-    Proc,
+    Server,
     SippResult,
     free_port,
+    register,
     run_sipp,
-    start,
+    start_server,
     start_sipp_scenario,
     start_sipp_uas,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Server:
-    proc: Proc
-    sip_port: int
-    trunk_port: int
-    data_dir: Path
-    ws_port: int
-    http_port: int
-
-    def metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as resp:
-            for line in resp.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
-        raise AssertionError(f"no metric {name}")
-
-    def stop_and_read_cdrs(self) -> list[sqlite3.Row]:
-        assert self.proc.stop() == 0, self.proc.stderr_text()
-        db = sqlite3.connect(self.data_dir / "callcontrol.sqlite3")
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute("SELECT * FROM cdrs ORDER BY id").fetchall()
-        finally:
-            db.close()
-
-
-def start_server(tmp_path: Path, *, media: str = "", trusted: tuple[str, ...] = ("127.0.0.1/32",)) -> Server:
-    """``trusted=()``: nothing is trusted, every request from a phone is digest-challenged."""
-    sip, trunk, ws, http = free_port(), free_port(), free_port(), free_port()
-    data_dir = tmp_path / "data"
-    config = tmp_path / "callcontrol.toml"
-    trusted_list = ", ".join(f'"{net}"' for net in trusted)
-    config.write_text(f"""
-[sip]
-listen = ["udp:127.0.0.1:{sip}", "tcp:127.0.0.1:{sip}"]
-trusted = [{trusted_list}]
-[trunk]
-uri = "sip:127.0.0.1:{trunk}"
-[ws]
-listen = "127.0.0.1:{ws}"
-[http]
-listen = "127.0.0.1:{http}"
-[store]
-data_dir = "{data_dir}"
-[media]
-{media}
-""")
-    proc = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
-    return Server(proc, sip, trunk, data_dir, ws, http)
 
 
 @pytest.fixture
@@ -177,25 +124,10 @@ def test_rtp_inactivity_ends_the_call_with_bye_both_ways(tmp_path: Path) -> None
         assert 0.5 < cdr["duration"] < 10
 
 
-def _register(server_port: int, contact_port: int, account: str) -> str:
-    """REGISTER ``account`` from 127.0.0.1:``contact_port`` (a trusted source: no digest); the reply."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", contact_port))
-        sock.settimeout(5)
-        sock.sendto((
-            f"REGISTER sip:127.0.0.1:{server_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{contact_port};branch=z9hG4bKreg1;rport\r\n"
-            f"From: <sip:{account}@127.0.0.1>;tag=r1\r\nTo: <sip:{account}@127.0.0.1>\r\n"
-            f"Call-ID: reg-{account}\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
-            f"Contact: <sip:{account}@127.0.0.1:{contact_port}>;expires=300\r\nContent-Length: 0\r\n\r\n"
-        ).encode(), ("127.0.0.1", server_port))
-        return sock.recv(65535).decode()
-
-
 async def test_call_to_registered_account_is_notified_and_listed(server: Server) -> None:
     """A call to account 1002 reaches its registered contact; demo-corp sees both legs' states."""
     phone_port = free_port()
-    reply = await asyncio.to_thread(_register, server.sip_port, phone_port, "1002")
+    reply = await asyncio.to_thread(register, server.sip_port, phone_port, "1002")
     assert reply.startswith("SIP/2.0 200 "), reply
     uas = start_sipp_uas(phone_port, "u1", 1)
     try:
@@ -371,3 +303,26 @@ def test_account_with_a_static_contact_is_called_without_registering(tmp_path: P
     assert {c["callee"] for c in legs} == {"1004"}
     # The account's CDR of the B leg is billed to the new account's customer.
     assert {c["i_customer"] for c in legs if c["i_account"] is not None} == {1}
+
+
+def test_session_timer_ends_a_call_whose_refresher_goes_silent(tmp_path: Path) -> None:
+    """RFC 4028: the caller asks for a 4 s session and to refresh it, then never does. The
+    server's 200 carries Session-Expires (refresher=uac) with Require: timer, and before the
+    session expires it BYEs both legs (Reason cause 408, checked by the scenario)."""
+    server = start_server(tmp_path, sip_extra="min_se = 2")
+    try:
+        uas = start_sipp_uas(server.trunk_port, "u1", 1)
+        try:
+            result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_session_timer_silent.xml"),
+                               "-s", "5551234", "-m", "1", "-p", str(free_port())], timeout=30)
+            uas_code = uas.wait(30)
+        finally:
+            if uas.poll() is None:
+                uas.kill()
+        assert result.returncode == 0, result.output[-3000:]
+        assert (result.successful, result.failed) == (1, 0)
+        assert uas_code == 0  # the trunk's phone got its BYE too
+        cdrs = server.stop_and_read_cdrs()
+        assert {c["disconnect_reason"] for c in cdrs} == {"session expired"}
+    finally:
+        server.proc.stop()

@@ -40,8 +40,15 @@ from callcontrol.client import (
     UnsupportedMethodError,
     WrongParametersError,
 )
-from tests.integration.harness import SCENARIOS, Proc, free_port, run_sipp, start, start_sipp_uas
-from tests.integration.test_b2bua_sipp import _register as register
+from tests.integration.harness import (
+    SCENARIOS,
+    Proc,
+    free_port,
+    register,
+    run_sipp,
+    start,
+    start_sipp_uas,
+)
 
 pytestmark = pytest.mark.integration
 

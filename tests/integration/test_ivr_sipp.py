@@ -40,8 +40,16 @@ from aiohttp import web
 
 from callcontrol.client import CallControlClient, WrongParametersError
 from ivr.au import write_au
-from tests.integration.harness import ROOT, SCENARIOS, free_port, sip_start_line, sipp_messages
-from tests.integration.test_b2bua_sipp import Server, _register, start_server
+from tests.integration.harness import (
+    ROOT,
+    SCENARIOS,
+    Server,
+    free_port,
+    register,
+    sip_start_line,
+    sipp_messages,
+    start_server,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -665,7 +673,7 @@ def _pcap_payloads(path: Path) -> list[bytes]:
 
 async def test_transfer_call_connects_the_ivr_caller_to_1002(ivr: Ivr, tmp_path: Path) -> None:
     phone_port = free_port()
-    reply = await asyncio.to_thread(_register, ivr.server.sip_port, phone_port, "1002")
+    reply = await asyncio.to_thread(register, ivr.server.sip_port, phone_port, "1002")
     assert reply.startswith("SIP/2.0 200 "), reply
     scenario, pcap = _inband_scenario(tmp_path, "ivr_phone_uas.xml")
     phone = await start_sipp(scenario, "-p", str(phone_port), "-mp", str(free_port()),
