@@ -111,8 +111,11 @@ class _ClientCtx:
 
 class UserAgent:
     def __init__(self, *, timers: TimerConfig | None = None, server_name: str = "callcontrol",
-                 on_request: Callable[[IncomingRequest], None] | None = None) -> None:
+                 on_request: Callable[[IncomingRequest], None] | None = None,
+                 trying_delay: float = 0.1) -> None:
         self.timers = timers or TimerConfig()
+        # 100 Trying waits this long for the TU's own answer (§17.2.1 allows up to 200 ms).
+        self.trying_delay = trying_delay
         self.server_name = server_name
         self.on_request = on_request
         self.table = TransactionTable()
@@ -343,16 +346,22 @@ class UserAgent:
                 incoming.respond(501 if method not in ("OPTIONS",) else 200)
                 return
             self._dispatch(handler, incoming)
-        if method == "INVITE":
-            self._trying_unless_answered(incoming)
+        if method == "INVITE" and incoming.tx.last_response is None:
+            if self.trying_delay > 0:
+                self._now()  # makes sure the loop is known
+                assert self._loop is not None
+                self._loop.call_later(self.trying_delay, self._trying_unless_answered, incoming)
+            else:
+                self._trying_unless_answered(incoming)
 
     def _trying_unless_answered(self, incoming: IncomingRequest) -> None:
-        """Send 100 Trying for an INVITE the TU did not answer while it was being delivered.
+        """Send 100 Trying for an INVITE the TU has not answered by now.
 
-        §17.2.1 asks for 100 Trying unless the TU answers within 200 ms; a TU
-        that answered synchronously already has, and the 100 would only be one
-        more datagram for both ends. INVITE retransmissions are answered with
-        the last response either way.
+        §17.2.1 asks for 100 Trying unless the TU answers within 200 ms. A TU that
+        answers at once (a UAS) or soon (a B2BUA relaying the callee's 180) has,
+        and the 100 would only be one more datagram for both ends: so it waits
+        ``trying_delay``. INVITE retransmissions are answered with the last
+        response either way.
         """
         tx = incoming.tx
         if tx.last_response is None and not tx.terminated:
