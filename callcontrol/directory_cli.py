@@ -178,10 +178,14 @@ def _read_password(args: argparse.Namespace) -> str:
         if not password:
             raise CliError("no password on stdin")
         return password
-    password = getpass.getpass("password: ")
-    if not password:
-        raise CliError("empty password")
-    if getpass.getpass("password again: ") != password:
+    try:
+        password = getpass.getpass("password: ")
+        if not password:
+            raise CliError("empty password")
+        again = getpass.getpass("password again: ")
+    except EOFError:  # no terminal and nothing on stdin
+        raise CliError("no password given: use --password-stdin") from None
+    if again != password:
         raise CliError("the passwords do not match")
     return password
 

@@ -133,6 +133,16 @@ def test_prompted_passwords_must_match(data_dir: Path, monkeypatch: pytest.Monke
     assert "do not match" in err
 
 
+def test_no_terminal_and_no_password_stdin_is_a_clear_error(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_terminal(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr(directory_cli.getpass, "getpass", no_terminal)
+    code, out, err = _run(["directory", "add", "admin", "--data-dir", str(data_dir), "--login", "ops"])
+    assert (code, out) == (1, "")
+    assert "use --password-stdin" in err and "Traceback" not in err
+
+
 def test_add_customer_branch_ivr_admin_reseller(data_dir: Path) -> None:
     dd = ["--data-dir", str(data_dir)]
     code, out, err = _run(
