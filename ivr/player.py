@@ -1,8 +1,13 @@
 """Prompt playback to one endpoint: 20 ms RTP frames from stored G.711 (or G.729) audio.
 
-Pacing: frame ``n`` of a talkspurt is scheduled at ``start + n * ptime`` on the clock (the
-event loop's by default), so timer lateness never accumulates; after a stall longer than
-``max_lag`` the schedule restarts from now instead of bursting.
+Pacing: frame ``n`` of a talkspurt is due at ``start + n * ptime`` on the clock (the event
+loop's by default), so timer lateness never accumulates; after a stall longer than
+``max_lag`` the schedule restarts from now instead of bursting.  Every player of one clock
+and frame time shares one :class:`PlayoutTicker`: one timer per 20 ms sends a frame of each
+playing prompt, in a stable order.  With a timer per player (25,000 timers a second at 500
+calls) the CPU goes to timers and the order in which they fire changes from tick to tick,
+so each stream's lateness wanders (jitter and drift at the receiver); with one ticker a
+stream is late by about the same few milliseconds every time.
 
 One RTP stream per player: a single SSRC, sequence numbers that never jump, timestamps
 that advance by each frame's samples and, across a pause in playback, by the real time
@@ -22,7 +27,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .payload import PlayoutCodec
 from .rtp import RTP_HEADER_SIZE, pack_header_into
@@ -47,6 +52,74 @@ class RtpSink(Protocol):
     player_active: bool
 
     def send_rtp(self, data: bytes | bytearray | memoryview) -> None: ...
+
+
+class PlayoutTicker:
+    """The shared frame clock of the players of one ``clock`` and frame time (see module doc).
+
+    Players ``join`` with the time their talkspurt should start; it is moved to the ticker's
+    next tick when the ticker already runs (at most one frame time later), so every frame of
+    every player goes out from the same timer callback.
+    """
+
+    _registry: ClassVar[dict[tuple[int, float], PlayoutTicker]] = {}
+
+    def __init__(self, clock: Clock, ptime: float, max_lag: float) -> None:
+        self.clock = clock
+        self.ptime = ptime
+        self.max_lag = max_lag
+        self._players: dict[PromptPlayer, None] = {}  # insertion-ordered set
+        self._due = 0.0
+        self._handle: Any = None
+
+    @classmethod
+    def of(cls, clock: Clock, ptime: float, max_lag: float) -> PlayoutTicker:
+        key = (id(clock), ptime)
+        ticker = cls._registry.get(key)
+        if ticker is None or ticker.clock is not clock:
+            ticker = cls._registry[key] = cls(clock, ptime, max_lag)
+        return ticker
+
+    def join(self, player: PromptPlayer, start: float) -> float:
+        """Add ``player``; returns when its first frame goes out (``start`` or the next tick)."""
+        if self._handle is None:
+            self._due = start
+            self._handle = self.clock.call_at(start, self._fire)
+        elif start > self._due:
+            ticks = -(-(start - self._due) // self.ptime)  # ceil: the first tick at or after start
+            start = self._due + ticks * self.ptime
+        else:
+            start = self._due
+        self._players[player] = None
+        return start
+
+    def leave(self, player: PromptPlayer) -> None:
+        self._players.pop(player, None)
+        if not self._players and self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            if self._registry.get((id(self.clock), self.ptime)) is self:
+                del self._registry[(id(self.clock), self.ptime)]
+
+    def _fire(self) -> None:
+        self._handle = None
+        due = self._due
+        for player in list(self._players):
+            if player._ticker is self and player._start <= due + 1e-9:
+                player._tick()
+        if not self._players:
+            if self._registry.get((id(self.clock), self.ptime)) is self:
+                del self._registry[(id(self.clock), self.ptime)]
+            return
+        due += self.ptime
+        now = self.clock.time()
+        if now - due > self.max_lag:
+            logger.debug("prompt playback %.0f ms late: restarting the schedule", (now - due) * 1000)
+            for player in self._players:
+                player._start = now - player._frames * self.ptime
+            due = now
+        self._due = due
+        self._handle = self.clock.call_at(due, self._fire)
 
 
 @dataclass(slots=True)
@@ -88,7 +161,7 @@ class PromptPlayer:
         self._top: _Slot | None = None
         self._buffer = bytearray(RTP_HEADER_SIZE + codec.frame_bytes)
         self._fill: dict[int, bytes] = {}
-        self._handle: Any = None
+        self._ticker: PlayoutTicker | None = None  # set while a talkspurt plays
         self._start = 0.0
         self._frames = 0
         self._next_due: float | None = None  # when the frame after the last one sent was due
@@ -112,7 +185,7 @@ class PromptPlayer:
             self._buffer = bytearray(RTP_HEADER_SIZE + codec.frame_bytes)
         self._slots[order] = _Slot(order, memoryview(bytes(audio)), codec, repeat)
         self._restack()
-        if self._handle is None:
+        if self._ticker is None:
             self._begin_talkspurt()
 
     def stop(self, order: int = 2) -> bool:
@@ -160,15 +233,19 @@ class PromptPlayer:
             else:
                 start = due  # restarted within a frame of stopping: keep the spacing
         self._marker = True
-        self._start = start
+        ticker = self._ticker = PlayoutTicker.of(self._clock, self.ptime, self.max_lag)
+        later = ticker.join(self, start)
+        if later > start:
+            self.timestamp = (self.timestamp + round((later - start) * self.clock_rate)) & 0xFFFFFFFF
+        self._start = later
         self._frames = 0
         self._set_active(True)
-        self._handle = self._clock.call_at(start, self._tick)
 
     def _halt(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        ticker = self._ticker
+        if ticker is not None:
+            self._ticker = None
+            ticker.leave(self)
             self._next_due = self._start + self._frames * self.ptime
         self._set_active(False)
 
@@ -177,27 +254,22 @@ class PromptPlayer:
         self._sink.player_active = active
 
     def _tick(self) -> None:
-        self._handle = None
+        """One frame (the ticker calls this once per frame time while the talkspurt lasts)."""
         slot = self._top
         if slot is None:
-            self._next_due = self._start + self._frames * self.ptime
-            self._set_active(False)
+            self._halt()
             return
         packet, finished = self._frame(slot)
         self._sink.send_rtp(packet)
         self.packets_sent += 1
-        if finished:
-            del self._slots[slot.order]
-            self._restack()
         self._frames += 1
-        due = self._start + self._frames * self.ptime
-        now = self._clock.time()
-        if now - due > self.max_lag:
-            logger.debug("prompt playback %.0f ms late: restarting the schedule", (now - due) * 1000)
-            self._start = now - self._frames * self.ptime
-            due = now
-        self._handle = self._clock.call_at(due, self._tick)
-        if finished and self.on_completed is not None:
+        if not finished:
+            return
+        del self._slots[slot.order]
+        self._restack()
+        if self._top is None:
+            self._halt()  # the last frame is out: silence from the next tick on
+        if self.on_completed is not None:
             try:
                 self.on_completed(slot.order)
             except Exception:

@@ -273,3 +273,24 @@ async def test_player_over_a_real_endpoint_and_socket() -> None:
     finally:
         transport.close()
         endpoint.close()
+
+
+def test_players_of_one_clock_share_one_ticker_and_tick_together() -> None:
+    clock = FakeClock()
+    sinks = [Sink(clock), Sink(clock)]
+    first = PromptPlayer(sinks[0], PCMU, clock=clock, ssrc=1, timestamp=0)
+    second = PromptPlayer(sinks[1], PCMU, clock=clock, ssrc=2, timestamp=0)
+    start = clock.now
+    first.play(numbered_frames(10, 1))
+    clock.advance(0.027)  # the second joins between two ticks: it waits for the next one
+    second.play(numbered_frames(5, 2))
+    assert len(clock._heap) == 1  # one timer for both
+    clock.advance(1.0)
+    times_1 = [t for t, _ in sinks[0].sent]
+    times_2 = [t for t, _ in sinks[1].sent]
+    assert times_1 == pytest.approx([start + n * 0.02 for n in range(10)])
+    assert times_2 == pytest.approx([start + (2 + n) * 0.02 for n in range(5)])  # on the shared grid
+    # the RTP clock counted the 13 ms it waited for the grid
+    assert sinks[1].packets[0].timestamp == round(0.013 * 8000)
+    assert_continuous(sinks[1].packets)
+    assert not clock._heap or all(h.cancelled for *_, h in clock._heap)  # idle: no timer left running
