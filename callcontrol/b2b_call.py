@@ -659,8 +659,13 @@ class B2bCall:
 
     def _finish(self) -> None:
         self._disarm()
-        if self.media is not None:
-            self.media.close()
+        media = self.media
+        if media is not None and not media.closed:
+            received, sent = media.packet_counts()
+            stats = self.b2b.stats
+            stats.rtp_received += received
+            stats.rtp_sent += sent
+            media.close()
 
     def cleanup(self) -> None:
         """The call model ended: drop dialog registrations, stop 2xx retransmissions to A."""

@@ -101,6 +101,8 @@ class B2buaStats:
     failed: int = 0
     cancelled: int = 0
     rtp_timeouts: int = 0
+    rtp_received: int = 0  # RTP packets from phones, counted when a call's media closes
+    rtp_sent: int = 0  # RTP packets to phones (relayed, prompts, music)
 
 
 

@@ -225,6 +225,15 @@ class MediaAnchor:
             worst = max(worst, side.endpoint.idle_for(now))
         return worst
 
+    def packet_counts(self) -> tuple[int, int]:
+        """RTP packets (received from the phones, sent to them) by this anchor's own endpoints."""
+        received = sent = 0
+        for index, side in enumerate(self._sides):
+            if index not in self._given:
+                received += side.endpoint.packets_in
+                sent += side.endpoint.packets_out
+        return received, sent
+
     def close(self) -> None:
         if self.closed:
             return

@@ -330,13 +330,14 @@ class Server:
             db.close()
 
 
-def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "",
+def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "", trunk: bool = True,
                  trusted: tuple[str, ...] = ("127.0.0.1/32",)) -> Server:
     """``callcontrol serve`` on free ports with its trunk at ``Server.trunk_port``, data in ``tmp_path``.
 
     ``trusted=()``: nothing is trusted, every request from a phone is digest-challenged.
     ``sip_extra``/``media``: more lines for the ``[sip]``/``[media]`` tables of the config."""
-    sip, trunk, ws, http = free_port(), free_port(), free_port(), free_port()
+    sip, trunk_port, ws, http = free_port(), free_port(), free_port(), free_port()
+    trunk_table = f'[trunk]\nuri = "sip:127.0.0.1:{trunk_port}"' if trunk else ""
     data_dir = tmp_path / "data"
     config = tmp_path / "callcontrol.toml"
     trusted_list = ", ".join(f'"{net}"' for net in trusted)
@@ -345,8 +346,7 @@ def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "",
 listen = ["udp:127.0.0.1:{sip}", "tcp:127.0.0.1:{sip}"]
 trusted = [{trusted_list}]
 {sip_extra}
-[trunk]
-uri = "sip:127.0.0.1:{trunk}"
+{trunk_table}
 [ws]
 listen = "127.0.0.1:{ws}"
 [http]
@@ -357,7 +357,7 @@ data_dir = "{data_dir}"
 {media}
 """)
     proc = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
-    return Server(proc, sip, trunk, data_dir, ws, http)
+    return Server(proc, sip, trunk_port, data_dir, ws, http)
 
 
 def register(server_port: int, contact_port: int, account: str) -> str:

@@ -326,3 +326,48 @@ def test_session_timer_ends_a_call_whose_refresher_goes_silent(tmp_path: Path) -
         assert {c["disconnect_reason"] for c in cdrs} == {"session expired"}
     finally:
         server.proc.stop()
+
+
+def test_two_digest_accounts_call_each_other_with_rtp_relayed_both_ways(tmp_path: Path) -> None:
+    """Nothing trusted: 1002 registers with digest (SIPp), 1001 calls it with digest (SIPp),
+    plays 10 RTP packets; 1002 echoes them (-rtp_echo). Both directions cross the relay."""
+    srv = start_server(tmp_path, trusted=())
+    try:
+        phone_port = free_port()
+        reg = run_sipp([f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIOS / "demo_register.xml"), "-s", "1002",
+                        "-au", "1002", "-ap", "secret1002", "-m", "1", "-p", str(phone_port)], timeout=30)
+        assert reg.returncode == 0 and reg.successful == 1, reg.output[-2000:]
+        uas = start_sipp_uas(phone_port, "u1", 1, "-rtp_echo", "-mp", str(free_port()))
+        msg_log = tmp_path / "uac_messages.log"
+        result, uas_code = _run_pair(uas, [
+            f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIOS / "uac_digest_rtp.xml"), "-s", "1002",
+            "-key", "caller", "1001", "-au", "1001", "-ap", "secret1001",
+            "-auth_uri", f"1002@127.0.0.1:{srv.sip_port}", "-m", "1", "-mp", str(free_port()),
+            "-p", str(free_port()), "-trace_msg", "-message_file", str(msg_log)])
+        assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
+        assert uas_code == 0, _uas_errors(uas)
+        assert "SIP/2.0 407 " in msg_log.read_text()
+        # 10 packets from 1001 and their 10 echoes from 1002 came in; the same went out.
+        assert srv.metric("callcontrol_rtp_packets_received_total") >= 20
+        assert srv.metric("callcontrol_rtp_packets_sent_total") >= 20
+        cdrs = srv.stop_and_read_cdrs()
+    finally:
+        srv.proc.stop()
+    calls = _calls(cdrs)
+    assert len(calls) == 1 and len(cdrs) == 3
+    assert (calls[0]["caller"], calls[0]["callee"], calls[0]["i_account"]) == ("1001", "1002", 1)
+    legs = [c for c in cdrs if c["leg_tag"] is not None]
+    assert sorted(c["i_account"] for c in legs) == [1, 2]
+
+
+def test_unknown_number_without_a_trunk_is_404(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, trunk=False)
+    try:
+        result = run_sipp([f"127.0.0.1:{srv.sip_port}", "-sf", str(SCENARIOS / "uac_not_found.xml"),
+                           "-s", "5551234", "-m", "3", "-p", str(free_port())], timeout=30)
+        assert result.returncode == 0 and (result.successful, result.failed) == (3, 0), result.output[-3000:]
+        assert srv.metric("callcontrol_calls_active") == 0
+        cdrs = srv.stop_and_read_cdrs()
+    finally:
+        srv.proc.stop()
+    assert cdrs == []  # refused before any call existed
