@@ -304,20 +304,25 @@ class B2bua:
             raise PortsExhausted("media anchoring is off")
         return await MediaAnchor.open(self.allocator, self.settings.media_host)
 
-    async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
+    async def _media_for(self, bcall: B2bCall) -> MediaAnchor | None:
+        """Open the call's media anchor; None when there are no ports (the caller got 503) or
+        the call ended while the ports were being bound."""
         try:
             media = await self.open_media()
         except (PortsExhausted, OSError) as exc:
             logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
             if not bcall.ending:
                 bcall.reject(503, "Service Unavailable", reason="no media ports")
-            return
+            return None
         if bcall.ending:
             media.close()
-            return
+            return None
         bcall.media = media
-        bcall.start_forks(route.targets, callee)
+        return media
 
+    async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
+        if await self._media_for(bcall) is not None:
+            bcall.start_forks(route.targets, callee)
 
     def _caller_party(self, request: Request, who: Any) -> Party:
         if who != TRUSTED and getattr(who, "i_account", None) is not None:
@@ -348,17 +353,9 @@ class B2bua:
     # -- the IVR: calls the server answers itself ----------------------------------------------
     async def _answer_ivr(self, bcall: B2bCall, route: Route) -> None:
         """Answer with the server's own SDP and leave the caller to the IVR application."""
-        try:
-            media = await self.open_media()
-        except (PortsExhausted, OSError) as exc:
-            logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
-            if not bcall.ending:
-                bcall.reject(503, "Service Unavailable", reason="no media ports")
+        media = await self._media_for(bcall)
+        if media is None:
             return
-        if bcall.ending:
-            media.close()
-            return
-        bcall.media = media
         bcall.ivr = route.ivr_an
         a = bcall.a
         assert a is not None and a.dialog is not None

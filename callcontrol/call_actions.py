@@ -22,6 +22,7 @@ raises :class:`~callcontrol.api.WrongParameters` naming the field otherwise.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -89,6 +90,23 @@ class CallActions:
         return other
 
     @staticmethod
+    def _remote_control(side: Side, event: str, fallback: Callable[[], None]) -> None:
+        """Ask the phone to do it (``NOTIFY Event: talk/hold``, BroadSoft style) when it lists
+        the event in Allow-Events; otherwise, or when it answers anything but 2xx, ``fallback``."""
+        if event not in side.allow_events or side.dialog is None:
+            fallback()
+            return
+        bcall = side.call
+
+        def done(status: int) -> None:
+            if status >= 300 and not side.ended and not bcall.ending:
+                logger.info("call %s: NOTIFY %s answered %d, the server does it itself",
+                            side.leg.call.id, event, status)
+                fallback()
+
+        bcall.notify(side, event, done)
+
+    @staticmethod
     def _media(bcall: B2bCall) -> MediaAnchor:
         if bcall.media is None:
             raise Disabled({"reason": "needs media anchoring (media_anchor = true)"})
@@ -148,21 +166,18 @@ class CallActions:
             raise WrongParameters.field("params.call", "leg is not ringing at a phone the server calls")
         talk = "talk" in side.allow_events and side.dialog is not None
         chosen = (mode or ("Notify" if talk else "Invite")).lower()
+        if chosen == "notify" and not talk:
+            raise WrongParameters.field("params.callee_answer_mode",
+                                        "the phone did not advertise Allow-Events: talk")
+
+        def reinvite() -> None:
+            if not side.final:
+                side.call.cancel_for_restart(side, AUTO_ANSWER_HEADERS)
+
         if chosen == "notify":
-            if not talk:
-                raise WrongParameters.field("params.callee_answer_mode",
-                                            "the phone did not advertise Allow-Events: talk")
-            bcall = side.call
-
-            def done(status: int) -> None:
-                if status >= 300 and not side.final and not bcall.ending:
-                    logger.info("call %s: NOTIFY talk answered %d, re-inviting with auto-answer",
-                                side.leg.call.id, status)
-                    bcall.cancel_for_restart(side, AUTO_ANSWER_HEADERS)
-
-            bcall.notify(side, "talk", done)
-            return
-        side.call.cancel_for_restart(side, AUTO_ANSWER_HEADERS)
+            self._remote_control(side, "talk", reinvite)
+        else:
+            reinvite()
 
     # -- terminate ----------------------------------------------------------------------------
     def terminate(self, side: Side) -> None:
@@ -180,16 +195,7 @@ class CallActions:
         bcall = side.call
         if side.leg.state is LegState.HOLDING or bcall.server_hold is not None:
             raise WrongParameters.field("params.call", "call is already on hold")
-        if "hold" in side.allow_events:
-            def done(status: int) -> None:
-                if status >= 300 and not side.ended and not partner.ended:
-                    logger.info("call %s: NOTIFY hold answered %d, holding by the server",
-                                side.leg.call.id, status)
-                    self._server_hold(side, partner)
-
-            bcall.notify(side, "hold", done)
-            return
-        self._server_hold(side, partner)
+        self._remote_control(side, "hold", lambda: None if partner.ended else self._server_hold(side, partner))
 
     def _server_hold(self, holder: Side, held: Side) -> None:
         bcall = holder.call
@@ -217,14 +223,8 @@ class CallActions:
         if side.leg.state is not LegState.HOLDING:
             raise WrongParameters.field("params.call", f"leg is {side.leg.state}, not holding")
         partner = self._partner(side)
-        if "talk" in side.allow_events:
-            def done(status: int) -> None:
-                if status >= 300 and not side.ended and not partner.ended:
-                    self._resume_both(bcall, side, partner)
-
-            bcall.notify(side, "talk", done)
-            return
-        self._resume_both(bcall, side, partner)
+        self._remote_control(side, "talk",
+                             lambda: None if partner.ended else self._resume_both(bcall, side, partner))
 
     def _server_unhold(self, bcall: B2bCall) -> None:
         assert bcall.server_hold is not None
