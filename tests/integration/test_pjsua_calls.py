@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Proc, free_port, start
+from tests.integration.harness import Proc, Server, free_port, start
+from tests.integration.harness import start_server as harness_start_server
 
 pytest.importorskip("pjsua2")
 
@@ -63,37 +64,9 @@ class Phone:
                 self.proc.stop()
 
 
-@dataclass
-class Server:
-    proc: Proc
-    sip_port: int
-    data_dir: Path
-
-    def stop_and_read_cdrs(self) -> list[sqlite3.Row]:
-        assert self.proc.stop() == 0, self.proc.stderr_text()
-        db = sqlite3.connect(self.data_dir / "callcontrol.sqlite3")
-        db.row_factory = sqlite3.Row
-        try:
-            return db.execute("SELECT * FROM cdrs ORDER BY id").fetchall()
-        finally:
-            db.close()
-
-
 def start_server(tmp_path: Path, rtp_timeout: float) -> Server:
-    sip, ws, http = free_port(), free_port(), free_port()
-    data_dir = tmp_path / "data"
-    config = tmp_path / "callcontrol.toml"
-    # A network no test traffic comes from: loopback phones are digest-challenged.
-    config.write_text(f"""
-[sip]
-trusted = ["10.255.255.255/32"]
-[media]
-rtp_timeout = {rtp_timeout}
-""")
-    proc = start(["callcontrol", "serve", "--config", str(config), "--sip-listen", f"127.0.0.1:{sip}",
-                  "--ws-listen", f"127.0.0.1:{ws}", "--http-listen", f"127.0.0.1:{http}",
-                  "--data-dir", str(data_dir)], ready="ready", timeout=30)
-    return Server(proc, sip, data_dir)
+    """The real server; nothing trusted, so loopback phones are digest-challenged."""
+    return harness_start_server(tmp_path, trusted=(), media=f"rtp_timeout = {rtp_timeout}")
 
 
 def start_phone(server: Server, user: str, **opts: object) -> Phone:
