@@ -68,19 +68,32 @@ def test_20_calls_complete_through_the_trunk(server: Server, transport: str) -> 
     assert {c["call_id"] for c in cdrs} == {c["call_id"] for c in calls}
 
 
-def _calls_through_trunk(server: Server, uas_scenario: str, uac_scenario: str, calls: int) -> list[sqlite3.Row]:
-    """SIPp caller → server → SIPp trunk UAS, each running its scenario; both must succeed. Returns CDRs."""
-    uas = start_sipp_scenario(server.trunk_port, "u1", calls, SCENARIOS / uas_scenario)
+def _run_pair(uas: subprocess.Popen[str], uac_args: list[str], timeout: float = 30) -> tuple[SippResult, int]:
+    """Run the caller SIPp to completion, then wait for the callee SIPp (killed if it hangs)."""
     try:
-        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / uac_scenario),
-                           "-s", "5551234", "-m", str(calls), "-r", "10", "-p", str(free_port())], timeout=60)
-        uas_code = uas.wait(30)
+        result = run_sipp(uac_args, timeout=timeout)
+        # A failed caller may leave the callee waiting for a call that never comes: no wait then.
+        uas_code = uas.wait(30) if result.returncode == 0 else -1
     finally:
         if uas.poll() is None:
             uas.kill()
+            uas.wait()
+    return result, uas_code
+
+
+def _uas_errors(uas: subprocess.Popen[str]) -> str:
+    return uas.stderr.read()[-3000:] if uas.stderr else ""
+
+
+def _calls_through_trunk(server: Server, uas_scenario: str, uac_scenario: str, calls: int) -> list[sqlite3.Row]:
+    """SIPp caller → server → SIPp trunk UAS, each running its scenario; both must succeed. Returns CDRs."""
+    uas = start_sipp_scenario(server.trunk_port, "u1", calls, SCENARIOS / uas_scenario)
+    result, uas_code = _run_pair(uas, [f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / uac_scenario),
+                                       "-s", "5551234", "-m", str(calls), "-r", "10", "-p", str(free_port())],
+                                 timeout=60)
     assert result.returncode == 0, result.output[-3000:]
     assert (result.successful, result.failed) == (calls, 0)
-    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+    assert uas_code == 0, _uas_errors(uas)
     return server.stop_and_read_cdrs()
 
 
@@ -194,23 +207,6 @@ def test_sigterm_byes_live_calls_and_flushes_their_cdrs(tmp_path: Path) -> None:
 
 # -- digest, re-INVITE, callee BYE, static contact ------------------------------------------------
 
-def _run_pair(uas: subprocess.Popen[str], uac_args: list[str], timeout: float = 30) -> tuple[SippResult, int]:
-    """Run the caller SIPp to completion, then wait for the callee SIPp (killed if it hangs)."""
-    try:
-        result = run_sipp(uac_args, timeout=timeout)
-        # A failed caller may leave the callee waiting for a call that never comes: no wait then.
-        uas_code = uas.wait(30) if result.returncode == 0 else -1
-    finally:
-        if uas.poll() is None:
-            uas.kill()
-            uas.wait()
-    return result, uas_code
-
-
-def _uas_errors(uas: subprocess.Popen[str]) -> str:
-    return uas.stderr.read()[-3000:] if uas.stderr else ""
-
-
 def test_untrusted_phone_is_challenged_and_calls_with_digest(tmp_path: Path) -> None:
     """Nothing trusted: account 1001's INVITE gets 407, the digest-authenticated retry reaches the trunk."""
     srv = start_server(tmp_path, trusted=())
@@ -246,13 +242,7 @@ def test_reinvite_sendonly_is_relayed_with_the_servers_media_address(server: Ser
     Both scenarios check it on the wire (ereg with check_it): a=sendonly, c=IN IP4 127.0.0.1 and an
     m= port in the server's RTP range on the callee's side; a=recvonly and such a port on the caller's.
     """
-    uas = start_sipp_scenario(server.trunk_port, "u1", 1, SCENARIOS / "uas_reinvite_recvonly.xml")
-    result, uas_code = _run_pair(uas, [
-        f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_reinvite_sendonly.xml"), "-s", "5551234",
-        "-m", "1", "-p", str(free_port())])
-    assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
-    assert uas_code == 0, _uas_errors(uas)
-    cdrs = server.stop_and_read_cdrs()
+    cdrs = _calls_through_trunk(server, "uas_reinvite_recvonly.xml", "uac_reinvite_sendonly.xml", 1)
     calls = _calls(cdrs)
     assert len(calls) == 1 and len(cdrs) == 3
     assert calls[0]["disconnect_reason"] == "caller hung up" and calls[0]["connect_time"] is not None
@@ -260,13 +250,7 @@ def test_reinvite_sendonly_is_relayed_with_the_servers_media_address(server: Ser
 
 def test_bye_from_the_callee_reaches_the_caller(server: Server) -> None:
     """The trunk side hangs up: its BYE is answered, and the caller receives a BYE in its own dialog."""
-    uas = start_sipp_scenario(server.trunk_port, "u1", 1, SCENARIOS / "uas_answer_then_bye.xml")
-    result, uas_code = _run_pair(uas, [
-        f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_expect_bye.xml"), "-s", "5551234",
-        "-m", "1", "-p", str(free_port())])
-    assert result.returncode == 0 and (result.successful, result.failed) == (1, 0), result.output[-3000:]
-    assert uas_code == 0, _uas_errors(uas)
-    cdrs = server.stop_and_read_cdrs()
+    cdrs = _calls_through_trunk(server, "uas_answer_then_bye.xml", "uac_expect_bye.xml", 1)
     calls = _calls(cdrs)
     assert len(calls) == 1 and len(cdrs) == 3
     assert calls[0]["connect_time"] is not None
