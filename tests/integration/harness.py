@@ -288,22 +288,6 @@ def sip_start_line(message: str) -> str:
     return message.split("\r\n", 1)[0]
 
 
-def start_logged(cmd: list[str], log: Path, ready: str = "ready", timeout: float = 20.0,
-                 env: dict | None = None) -> Proc:
-    """Like :func:`start`, but stderr goes to the file ``log``: a long-running server's log can
-    never fill an unread pipe and block it."""
-    with open(log, "ab") as err:
-        popen = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-                                 env={**os.environ, **(env or {})})
-    proc = Proc(popen, [])
-    try:
-        proc.wait_for_line(ready, timeout)
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
-
-
 @dataclass
 class Server:
     proc: Proc
