@@ -259,8 +259,6 @@ class B2bCall:
     def now(self) -> float:
         return self.b2b.wall()
 
-    _now = now
-
     def other(self, side: Side) -> Side | None:
         """The side bridged with ``side`` (None when ``side`` is not in the pair or alone)."""
         if self.pair[side.index] is not side:
