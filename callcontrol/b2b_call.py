@@ -28,37 +28,44 @@ cancelled (480 to A); a 2xx that A never ACKs within 64*T1 ends the call (§13.3
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from callcontrol.b2b_timers import SessionTimers
 from callcontrol.callinfo import Party
-from callcontrol.calls import Call, Leg, LegState
+from callcontrol.calls import Call, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Target
 from callcontrol.session_timer import (
-    BYE,
     MAX_422_RETRIES,
     SessionTimer,
-    SessionTimerHeaderError,
-    refresh_failure_ends_session,
+)
+from callcontrol.sides import (
+    ALLOW,
+    SDP,
+    OnAnswer,
+    OnFail,
+    Purpose,
+    Side,
+    UacSide,
+    UasSide,
+    allow_events,
+    has_sdp,
+    local_contact,
 )
 from sip.dialog import Dialog, DialogError, DialogState, new_call_id, new_tag
-from sip.headers import quote, split_header_values
+from sip.headers import quote
 from sip.message import Request, Response, make_request
 from sip.sdp import SdpParseError, parse_sdp
-from sip.transaction import ClientInviteTransaction
 from sip.transport import Peer
-from sip.ua import IncomingRequest, UserAgent
+from sip.ua import IncomingRequest
 
 if TYPE_CHECKING:
     from callcontrol.b2bua import B2bua
 
 logger = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
-SDP = "application/sdp"
 TRUSTED = "trusted"
 AUTO_ANSWER_HEADERS: tuple[tuple[str, str], ...] = (
     ("Alert-Info", "<sip:127.0.0.1>;info=AutoAnswer"),
@@ -79,123 +86,9 @@ REASON_BLIND_TRANSFER = "blind transfer"
 REASON_ATTENDED_TRANSFER = "attended transfer"
 REASON_TRANSFER_FAILED = "transfer failed"
 REASON_NO_IVR_APP = "no IVR application"
-REASON_SESSION_EXPIRED = "session expired"
 
 
-def has_sdp(message: Request | Response) -> bool:
-    if not message.body:
-        return False
-    ctype = message.content_type
-    return ctype is None or ctype.split(";", 1)[0].strip().lower() == SDP
-
-
-def allow_events(message: Request | Response) -> frozenset[str]:
-    """The event packages a phone says it accepts (``Allow-Events``, RFC 6665), lower case."""
-    out: set[str] = set()
-    for value in message.headers.get_all("allow-events"):
-        for item in split_header_values(value):
-            name = item.split(";", 1)[0].strip().lower()
-            if name:
-                out.add(name)
-    return frozenset(out)
-
-
-def local_contact(ua: UserAgent, transport: str, user: str) -> str:
-    host, port = ua.local_address(transport)
-    suffix = ";transport=tcp" if transport == "TCP" else ""
-    return f"<sip:{user}@{host}:{port}{suffix}>"
-
-
-class Purpose(enum.Enum):
-    FORK = "fork"  # leg B of a dialled call: relayed to leg A
-    PLACED = "placed"  # a call the server places itself (originate, transfer target)
-
-
-class Side:
-    """The server's dialog with one phone: where to send, the leg, a pending deferred ACK."""
-
-    __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "dialog", "index",
-                 "leg", "media_control", "model", "peer", "pending_ack", "reinvite_busy", "reinvite_queue",
-                 "session_timer", "st_handle", "st_pending", "tag")
-
-    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
-                 tag: str, *, caller_side: bool) -> None:
-        self.call = call  # the B2bCall that owns this side now (an attended transfer moves it)
-        self.model = model  # the call model that owns the leg (never changes)
-        self.index = index  # media position in ``call.media``
-        self.leg = leg
-        leg.side = self
-        self.dialog: Dialog | None = None
-        self.peer = peer  # sticky: in-dialog requests go where the dialog started (NAT-friendly)
-        self.contact = contact
-        self.tag = tag
-        self.caller_side = caller_side  # its BYE reads "caller hung up"
-        self.allow_events: frozenset[str] = frozenset()
-        self.answered_invite: IncomingRequest | None = None  # a re-INVITE we 2xx'd, awaiting its ACK
-        # A 2xx of ours to ACK once the other side's ACK brings the SDP answer (offerless INVITE):
-        # (dialog, INVITE CSeq, the INVITE's client transaction).
-        self.pending_ack: tuple[Dialog, int, ClientInviteTransaction | None] | None = None
-        self.reinvite_busy = False  # a re-INVITE of ours is in progress on this dialog
-        self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None,
-                                        Callable[[Response | None], None] | None]] = []
-        self.media_control: Any = None  # callcontrol.leg_media.LegMedia, made on first use
-        self.session_timer: SessionTimer | None = None  # RFC 4028 on this dialog
-        self.st_handle: asyncio.TimerHandle | None = None
-        self.st_pending = False  # a refresh of ours is in flight
-
-    @property
-    def ended(self) -> bool:
-        return self.leg.terminated
-
-    @property
-    def confirmed(self) -> bool:
-        return self.dialog is not None and self.dialog.state is DialogState.CONFIRMED
-
-    # DialogUser
-    def on_request(self, incoming: IncomingRequest) -> None:
-        self.call.in_dialog_request(self, incoming)
-
-    def on_ack(self, request: Request, peer: Peer) -> None:
-        self.call.ack_received(self, request)
-
-
-class UasSide(Side):
-    __slots__ = ("incoming",)
-
-    def __init__(self, call: B2bCall, leg: Leg, incoming: IncomingRequest, contact: str, tag: str) -> None:
-        super().__init__(call, A, leg, call.call, incoming.peer, contact, tag, caller_side=True)
-        self.incoming = incoming
-        self.allow_events = allow_events(incoming.request)
-
-
-OnAnswer = Callable[["UacSide"], None]
-OnFail = Callable[["UacSide", int, str], None]
-
-
-class UacSide(Side):
-    """An INVITE the server sends: one fork of leg B, or a call the server places."""
-
-    __slots__ = ("answered", "final", "invite", "offer_sent", "on_answer", "on_fail", "purpose", "restart",
-                 "st_422", "st_offer", "tx")
-
-    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
-                 contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
-        super().__init__(call, index, leg, model, target.peer, contact, tag, caller_side=caller_side)
-        self.invite = invite
-        self.tx: ClientInviteTransaction | None = None
-        self.final = False
-        self.answered = False
-        self.offer_sent = bool(invite.body)
-        self.purpose = purpose
-        self.on_answer: OnAnswer | None = None
-        self.on_fail: OnFail | None = None
-        # answer_call "Invite" mode: the headers of the INVITE that replaces the cancelled one.
-        self.restart: tuple[tuple[str, str], ...] | None = None
-        self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
-        self.st_422 = 0  # retries after 422 Session Interval Too Small
-
-
-class B2bCall:
+class B2bCall(SessionTimers):
     """One call: its sides, the pair being bridged, its media anchor and watchdog."""
 
     def __init__(self, b2b: B2bua, call: Call, a: UasSide | None = None) -> None:
@@ -932,119 +825,6 @@ class B2bCall:
                 finished(False)
 
         tx = ua.send_request(request, side.peer, on_response, on_failure)
-
-    # -- RFC 4028 session timers -------------------------------------------------------------
-    def start_session_timer(self, side: Side, timer: SessionTimer | None) -> None:
-        """The session on ``side``'s dialog starts now (its 2xx went out or came in)."""
-        if timer is None:
-            return
-        side.session_timer = timer
-        timer.refreshed(self.b2b.loop_time())
-        self._arm_session(side)
-
-    def _start_uac_timer(self, side: UacSide, resp: Response) -> None:
-        if side.st_offer is None:
-            return
-        interval, min_se = side.st_offer
-        try:
-            timer = SessionTimer.from_response(resp, interval=interval, min_se=min_se)
-        except SessionTimerHeaderError as exc:
-            logger.info("call %s: %s; refreshing every %d s ourselves", self.call.id, exc, interval)
-            timer = SessionTimer(interval=interval, refresher="local", negotiated=False, min_se=min_se)
-        self.start_session_timer(side, timer)
-
-    def _session_refreshed(self, side: Side) -> None:
-        timer = side.session_timer
-        if timer is not None and not side.ended:
-            timer.refreshed(self.b2b.loop_time())
-            self._arm_session(side)
-
-    def _arm_session(self, side: Side) -> None:
-        if side.st_handle is not None:
-            side.st_handle.cancel()
-            side.st_handle = None
-        timer = side.session_timer
-        if timer is None or not timer.started or side.ended or self.ending:
-            return
-        now = self.b2b.loop_time()
-        deadline = timer.next_deadline(now)
-        action = deadline.action
-        # side.call, not self: an attended transfer may move the side to another call meanwhile.
-        side.st_handle = asyncio.get_running_loop().call_later(
-            max(0.0, deadline.when - now), lambda: side.call._session_due(side, action))
-
-    def _session_due(self, side: Side, action: str) -> None:
-        side.st_handle = None
-        if side.ended or self.ending:
-            return
-        if action == BYE:
-            logger.info("call %s: session on leg %s expired without a refresh", self.call.id, side.tag)
-            self.hangup(REASON_SESSION_EXPIRED, 408)
-            return
-        self._refresh(side)
-        self._arm_session(side)
-
-    def _refresh(self, side: Side) -> None:
-        """Refresh the session on ``side`` ourselves: a bodyless UPDATE when the phone allows it,
-        else a re-INVITE with the SDP it already has (nothing changes)."""
-        timer = side.session_timer
-        dialog = side.dialog
-        if timer is None or side.st_pending or dialog is None or dialog.state is not DialogState.CONFIRMED:
-            return
-        if timer.update_allowed:
-            try:
-                request = dialog.create_request("UPDATE", headers=[("Allow", ALLOW), *timer.refresh_headers()])
-            except DialogError:
-                return
-            side.st_pending = True
-
-            def on_response(resp: Response) -> None:
-                if resp.status < 200 or not side.st_pending:
-                    return
-                dialog.receive_response(request, resp, self.b2b.loop_time())
-                side.st_pending = False
-                side.call._refresh_answered(side, resp, update=True)
-
-            def on_failure(why: str) -> None:
-                if side.st_pending:
-                    side.st_pending = False
-                    side.call._refresh_answered(side, None, update=True)
-
-            self.b2b.ua.send_request(request, side.peer, on_response, on_failure)
-            return
-        body = self.media.resend(side.index) if self.media is not None and side.call is self else None
-        if body is None:
-            timer.refreshed(self.b2b.loop_time())  # nothing to re-offer (media not anchored)
-            return
-        side.st_pending = True
-
-        def answered(resp: Response | None) -> None:
-            side.st_pending = False
-            side.call._refresh_answered(side, resp, update=False)
-
-        self.reinvite(side, body, on_final=answered)
-
-    def _refresh_answered(self, side: Side, resp: Response | None, *, update: bool) -> None:
-        timer = side.session_timer
-        if timer is None or side.ended:
-            return
-        status = resp.status if resp is not None else None
-        if resp is not None and 200 <= resp.status < 300:
-            try:
-                new = SessionTimer.from_response(resp, interval=timer.interval, min_se=timer.min_se,
-                                                 previous=timer) or timer
-            except SessionTimerHeaderError:
-                new = timer
-            side.session_timer = new
-            self._session_refreshed(side)
-        elif resp is not None and resp.status == 422:
-            longer = SessionTimer.on_422(resp, timer.interval, timer.min_se)
-            if longer is not None:
-                timer.interval = timer.min_se = longer
-        elif update and status in (405, 501):
-            timer.update_allowed = False  # next time: re-INVITE
-        elif refresh_failure_ends_session(status):
-            self.hangup(REASON_SESSION_EXPIRED, 408)
 
     def notify(self, side: Side, event: str, done: Callable[[int], None]) -> None:
         """An in-dialog NOTIFY ``Event: <event>`` (BroadSoft-style remote control: talk, hold);

@@ -34,18 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from callcontrol.b2b_call import (
-    ALLOW,
     REASON_NO_IVR_APP,
     REASON_RTP_TIMEOUT,
     REASON_SHUTDOWN,
-    SDP,
     TRUSTED,
     B2bCall,
-    Side,
-    UacSide,
-    UasSide,
-    has_sdp,
-    local_contact,
 )
 from callcontrol.call_actions import CallActions
 from callcontrol.callinfo import Party, RoutingKey, routing_keys
@@ -53,6 +46,7 @@ from callcontrol.calls import Call, CallRegistry, LegState
 from callcontrol.media import MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
 from callcontrol.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
+from callcontrol.sides import ALLOW, SDP, Side, UacSide, UasSide, has_sdp, local_contact
 from callcontrol.store import Cdr
 from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError

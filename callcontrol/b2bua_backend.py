@@ -44,8 +44,8 @@ from ivr.prompts import (
 )
 
 if TYPE_CHECKING:
-    from callcontrol.b2b_call import Side
     from callcontrol.b2bua import B2bua
+    from callcontrol.sides import Side
 
 logger = logging.getLogger(__name__)
 

@@ -34,14 +34,12 @@ from callcontrol.b2b_call import (
     REASON_BLIND_TRANSFER,
     REASON_TRANSFER_FAILED,
     B2bCall,
-    Side,
-    UacSide,
-    UasSide,
 )
 from callcontrol.callinfo import Party
 from callcontrol.calls import Leg, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
+from callcontrol.sides import Side, UacSide, UasSide
 from ivr.moh import MohUnavailable
 from sip.dialog import DialogError, new_call_id
 from sip.errors import SipParseError

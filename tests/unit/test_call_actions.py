@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 
 from callcontrol.api import WrongParameters
-from callcontrol.b2b_call import Side
 from callcontrol.callinfo import CallInfo
 from callcontrol.routing import Route, RouteKind, Target
+from callcontrol.sides import Side
 from ivr.rtp import try_parse_rtp
 from sip.message import Request, Response
 from sip.sdp import parse_sdp
