@@ -118,11 +118,14 @@ class B2buaBackend:
         return self.registry.snapshots(params.routing_keys())
 
     async def originate(self, params: OriginateAdvancedCallParams, scope: Scope) -> CallId:
-        if self.b2b is not None and self.b2b.directory.account_by_id(params.bill_id) is None:
+        actions = self._actions()
+        assert self.b2b is not None
+        bill_to = self.b2b.directory.account_by_id(params.bill_id)
+        if bill_to is None:
             raise WrongParameters.field("params.bill_id", "no such account")
         try:
-            call_id = await self._actions().originate(caller_id=params.caller_id, callee_id=params.callee_id,
-                                                      auto_answer=params.callee_auto_pickup == "Y")
+            call_id = await actions.originate(caller_id=params.caller_id, callee_id=params.callee_id,
+                                              auto_answer=params.callee_auto_pickup == "Y", bill_to=bill_to)
         except PortsExhausted as exc:
             raise Disabled({"reason": f"no media ports: {exc}"}) from exc
         return CallId(call_id)

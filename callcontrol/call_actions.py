@@ -21,6 +21,7 @@ raises :class:`~callcontrol.api.WrongParameters` naming the field otherwise.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ from callcontrol.b2b_call import (
     REASON_TRANSFER_FAILED,
     B2bCall,
 )
-from callcontrol.callinfo import Party
+from callcontrol.callinfo import Party, routing_keys
 from callcontrol.calls import Leg, LegState
 from callcontrol.media import A, B, MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
@@ -111,8 +112,12 @@ class CallActions:
         return bcall.media
 
     # -- originate ----------------------------------------------------------------------------
-    async def originate(self, *, caller_id: str, callee_id: str, auto_answer: bool) -> str:
-        """Call ``caller_id`` (leg A); when it answers call ``callee_id`` (leg B) and bridge them."""
+    async def originate(self, *, caller_id: str, callee_id: str, auto_answer: bool, bill_to: Any = None) -> str:
+        """Call ``caller_id`` (leg A); when it answers call ``callee_id`` (leg B) and bridge them.
+
+        ``bill_to`` (the ``bill_id`` account): a party that is no directory account (a number
+        on the trunk) carries its keys, so the call is billed to it and its customer's
+        consoles see both legs."""
         b2b = self.b2b
         if not b2b.accepting:
             raise Disabled({"reason": "server is shutting down"})
@@ -120,6 +125,9 @@ class CallActions:
         self._route(callee_id, "params.callee_id")  # fail early: the number must be reachable
         caller = b2b.party_for(caller_route)
         callee = b2b.party_for(b2b.router(callee_id))
+        if bill_to is not None:
+            keys = routing_keys(b2b.directory, i_account=bill_to.i_account)
+            caller, callee = (_billed(party, keys) for party in (caller, callee))
         target = caller_route.targets[0]
         media = await b2b.open_media() if b2b.settings.media_anchor else None
         host, _port = b2b.ua.local_address(target.peer.transport)
@@ -383,6 +391,13 @@ class CallActions:
             logger.debug("no REFER NOTIFY on %s: %s", dialog.id, exc)
             return
         self.b2b.ua.send_request(notify, side.peer)
+
+
+def _billed(party: Party, keys: dict[str, int | None]) -> Party:
+    if party.i_account is not None:
+        return party
+    return dataclasses.replace(party, i_account=keys["i_account"], i_customer=keys["i_customer"],
+                               i_main_office=keys["i_main_office"])
 
 
 def _replaces_of(query: str) -> tuple[str, str, str] | None:

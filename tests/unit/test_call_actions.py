@@ -347,3 +347,29 @@ async def test_session_interval_below_min_se_gets_422(phones, make_rig) -> None:
     too_small: Response = await alice.next("r422")
     assert too_small.headers.get("min-se") == "90"
     assert not rig.published and bob.events.empty()
+
+
+async def test_originate_between_two_numbers_is_billed_to_bill_id_and_visible(phones, make_rig, data_dir) -> None:
+    """Neither number is an account: both legs carry the bill_id account's keys (its customer's
+    consoles see them) and the CDRs bill that account."""
+    from callcontrol.directory import Directory
+
+    alice, bob, _ = phones
+    directory = await Directory.open(data_dir)
+    try:
+        rig = await make_rig(lambda: (), router=numbers(n5550001=alice, n5550002=bob))
+        rig.b2b.directory = directory
+        call_id = await rig.b2b.actions.originate(caller_id="5550001", callee_id="5550002", auto_answer=False,
+                                                  bill_to=directory.account_by_id("1001"))
+        await alice.next("invite")
+        await bob.next("ack")
+        legs = {i.call.id: i for i in rig.published if i.state == "connected"}
+        assert set(legs) == {call_id, f"{call_id}~10"}
+        for info in legs.values():
+            assert {("i_account", 1), ("i_customer", 1), ("i_main_office", 1)} <= set(info.routing_keys())
+            assert info.to_wire()["caller"]["id"] in ("5550001", "5550002")  # the wire shows the numbers
+        rig.b2b.actions.terminate(side_of(rig, legs[call_id]))
+        await wait_for(lambda: len(rig.cdrs) == 3)
+        assert {c.i_account for c in rig.cdrs} == {1}
+    finally:
+        await directory.close()
