@@ -361,7 +361,8 @@ class CallActions:
             if replaces is not None:
                 other = self.b2b.side_by_dialog(*replaces)
                 if other is None:
-                    incoming.respond(481, "Replaced Dialog Not Found")
+                    # Not 481: that would end the dialog the REFER came in (§12.2.1.2).
+                    incoming.respond(403, "Replaced Dialog Not Found")
                     return
                 incoming.respond(202)
                 self._refer_notify(side, 200, "OK")

@@ -373,3 +373,21 @@ async def test_originate_between_two_numbers_is_billed_to_bill_id_and_visible(ph
         assert {c.i_account for c in rig.cdrs} == {1}
     finally:
         await directory.close()
+
+
+async def test_bad_refers_are_refused_and_the_call_goes_on(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, b = await connected_call(rig, alice, bob, "202")
+    assert bob.dialog is not None
+    bob.send_in_dialog(bob.dialog.create_request("REFER"), rig.peer)  # no Refer-To
+    await bob.next("refer400")
+    bob.send_in_dialog(bob.dialog.create_refer(f"sip:999@{HOST}"), rig.peer)  # nobody has 999
+    await bob.next("refer403")
+    bob.send_in_dialog(bob.dialog.create_refer(
+        f"<sip:carol@{HOST}?Replaces=nosuchcall%3Bto-tag%3Dx%3Bfrom-tag%3Dy>"), rig.peer)
+    await bob.next("refer403")
+    bob.send_in_dialog(bob.dialog.create_refer("<mailto:someone@example.com>"), rig.peer)
+    await bob.next("refer400")
+    assert (a.leg.state, b.leg.state) == ("connected", "connected")
+    assert not a.leg.terminated and rig.b2b.calls[a.leg.call.id].other(a) is b
