@@ -631,30 +631,28 @@ class B2bCall(SessionTimers):
         if method == "REFER":
             self.b2b.actions.refer(side, incoming)
             return
-        if method == "INFO" and self._dtmf_info(side, incoming):
-            return
+        if method == "INFO":
+            self._dtmf_info(side, incoming)
         other = self.other(side)
         if other is None or other.dialog is None or other.dialog.state is not DialogState.CONFIRMED:
             if method in ("INVITE", "UPDATE") and other is None and self.media is not None and side.confirmed:
                 self._answer_locally(side, incoming)
                 return
             if method == "INFO" and other is None:
-                incoming.respond(200)  # nobody to relay to (IVR): a DTMF INFO with detection off
+                incoming.respond(200)  # nobody to relay to (IVR): reported above if detection is on
                 return
             incoming.respond(491 if method in ("INVITE", "UPDATE") else 481)
             return
         self._relay_request(side, other, incoming)
 
-    def _dtmf_info(self, side: Side, incoming: IncomingRequest) -> bool:
-        """SIP INFO DTMF while detection is on for the side: reported, answered 200, not relayed."""
+    @staticmethod
+    def _dtmf_info(side: Side, incoming: IncomingRequest) -> None:
+        """A DTMF INFO while detection is on for the side is reported (and still relayed: the
+        far phone may want the digit too)."""
         control = side.media_control
-        if control is None or not control.dtmf_enabled:
-            return False
-        request = incoming.request
-        if not control.sip_info(request.content_type or "", request.body):
-            return False
-        incoming.respond(200)
-        return True
+        if control is not None and control.dtmf_enabled:
+            request = incoming.request
+            control.sip_info(request.content_type or "", request.body)
 
     def _answer_locally(self, side: Side, incoming: IncomingRequest) -> None:
         """A re-offer from a side that nobody is bridged with (IVR, a transfer still ringing):

@@ -391,3 +391,18 @@ async def test_bad_refers_are_refused_and_the_call_goes_on(phones, make_rig) -> 
     await bob.next("refer400")
     assert (a.leg.state, b.leg.state) == ("connected", "connected")
     assert not a.leg.terminated and rig.b2b.calls[a.leg.call.id].other(a) is b
+
+
+async def test_dtmf_info_on_a_bridged_leg_is_reported_and_still_relayed(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, _b = await connected_call(rig, alice, bob, "202")
+    rig.b2b.leg_media(a).start_dtmf()
+    assert alice.dialog is not None
+    alice.send_in_dialog(alice.dialog.create_info(b"Signal=5\r\nDuration=160\r\n", "application/dtmf-relay"),
+                         rig.peer)
+    relayed: Request = await bob.next("info")
+    assert relayed.body == b"Signal=5\r\nDuration=160\r\n"
+    await alice.next("info200")
+    events = [i for i in rig.published if i.event == "dtmf_digit_detected"]
+    assert [(e.digit, e.duration, e.dtmf_method, e.call.tag) for e in events] == [("5", 160, "info", a.tag)]
