@@ -235,18 +235,26 @@ class B2bCall(SessionTimers):
             lambda resp, s=side: self.uac_response(s, resp),
             lambda why, s=side: self.uac_failed(s, why))
 
-    def place(self, index: int, target: Target, *, caller: Party, callee: Party, body: bytes,
+    def place(self, index: int, targets: tuple[Target, ...], *, caller: Party, callee: Party, body: bytes,
               from_user: str, from_display: str | None = None, leg_id: str | None = None,
               model: Call | None = None, extra: Iterable[tuple[str, str]] = (), on_answer: OnAnswer,
-              on_fail: OnFail, caller_side: bool = False, sip_call_id: str | None = None) -> UacSide:
-        """Call ``target`` on the server's behalf; the side sits at media ``index`` once answered."""
-        side = self._new_uac(model or self.call, index, target, purpose=Purpose.PLACED, caller=caller,
-                             callee=callee, leg_id=leg_id, from_user=from_user, from_display=from_display,
-                             body=body, extra=extra, caller_side=caller_side, sip_call_id=sip_call_id)
-        side.on_answer = on_answer
-        side.on_fail = on_fail
-        self._send_invite(side)
-        return side
+              on_fail: OnFail, caller_side: bool = False, sip_call_id: str | None = None) -> list[UacSide]:
+        """Call ``targets`` (every contact of one party, in parallel) on the server's behalf; the
+        first to answer sits at media ``index`` and goes to ``on_answer``, the others are
+        cancelled; ``on_fail`` gets the best failure once all of them failed."""
+        extra = tuple(extra)
+        group: list[UacSide] = []
+        for target in targets:
+            side = self._new_uac(model or self.call, index, target, purpose=Purpose.PLACED, caller=caller,
+                                 callee=callee, leg_id=leg_id, from_user=from_user, from_display=from_display,
+                                 body=body, extra=extra, caller_side=caller_side, sip_call_id=sip_call_id)
+            side.on_answer = on_answer
+            side.on_fail = on_fail
+            side.group = group
+            group.append(side)
+        for side in group:
+            self._send_invite(side)
+        return group
 
     def start_forks(self, targets: tuple[Target, ...], callee: Party) -> None:
         a = self.a
@@ -323,8 +331,13 @@ class B2bCall(SessionTimers):
 
     def _uac_failed(self, side: UacSide, status: int, phrase: str) -> None:
         if side.purpose is Purpose.PLACED:
+            side.failure = (status, phrase)
+            group = side.group
+            if any(o.answered or not o.final for o in group):
+                return  # another contact answered, or may still
             if side.on_fail is not None and not self.ending:
-                side.on_fail(side, status, phrase)
+                best = _best_failure([o.failure for o in group if o.failure is not None])
+                side.on_fail(side, *best)
             return
         self.failures.append((status, phrase))
         self._maybe_fail_a()
@@ -437,9 +450,13 @@ class B2bCall(SessionTimers):
         assert side.dialog is not None
         ua = self.b2b.ua
         ua.send_ack(side.dialog.create_ack(side.invite.cseq), side.peer, side.tx)
-        if self.ending or side.ended:
+        if self.ending or side.ended or any(o.answered for o in side.group if o is not side):
             self._send_bye(side.dialog, side.peer)
+            self.end_leg(side, REASON_ELSEWHERE)
             return
+        for other in side.group:
+            if other is not side and not other.final:
+                self._cancel(other, REASON_ELSEWHERE)
         if has_sdp(resp) and self.media is not None:
             try:
                 self.media.heard(side.index, resp.body)

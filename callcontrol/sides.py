@@ -124,8 +124,8 @@ OnFail = Callable[["UacSide", int, str], None]
 class UacSide(Side):
     """An INVITE the server sends: one fork of leg B, or a call the server places."""
 
-    __slots__ = ("answered", "final", "invite", "offer_sent", "on_answer", "on_fail", "purpose", "restart",
-                 "st_422", "st_offer", "tx")
+    __slots__ = ("answered", "failure", "final", "group", "invite", "offer_sent", "on_answer", "on_fail",
+                 "purpose", "restart", "st_422", "st_offer", "tx")
 
     def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
                  contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
@@ -140,5 +140,9 @@ class UacSide(Side):
         self.on_fail: OnFail | None = None
         # answer_call "Invite" mode: the headers of the INVITE that replaces the cancelled one.
         self.restart: tuple[tuple[str, str], ...] | None = None
+        # A call the server places rings every contact of the target at once: the first to
+        # answer wins, the others are cancelled; it fails when all of them failed.
+        self.group: list[UacSide] = [self]
+        self.failure: tuple[int, str] | None = None  # the final error this INVITE got
         self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
         self.st_422 = 0  # retries after 422 Session Interval Too Small

@@ -406,3 +406,50 @@ async def test_dtmf_info_on_a_bridged_leg_is_reported_and_still_relayed(phones, 
     await alice.next("info200")
     events = [i for i in rig.published if i.event == "dtmf_digit_detected"]
     assert [(e.digit, e.duration, e.dtmf_method, e.call.tag) for e in events] == [("5", 160, "info", a.tag)]
+
+
+async def test_originate_rings_every_contact_of_the_caller_first_answer_wins(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    carol.answer_with = None  # carol's phone (the same account's second contact) only rings
+
+    def route(number: str | None) -> Route:
+        if number == "201":  # one account, two registered contacts
+            return Route(RouteKind.TRUNK, "201", tuple(Target(f"sip:201@{HOST}:{p.port}", Peer("UDP", HOST, p.port))
+                                                      for p in (carol, alice)))
+        return numbers(n202=bob)(number)
+
+    rig = await make_rig(lambda: (), router=route)
+    call_id = await rig.b2b.actions.originate(caller_id="201", callee_id="202", auto_answer=False)
+    to_carol: Request = await carol.next("invite")
+    to_alice: Request = await alice.next("invite")
+    assert to_carol.call_id == to_alice.call_id == call_id and to_carol.from_tag != to_alice.from_tag
+    await carol.next("cancelled")  # alice answered first
+    await bob.next("invite")
+    a_legs = {i.call.tag: i for i in rig.published if i.call.id == call_id}
+    assert sorted(str(i.state) for i in a_legs.values()) == ["connected", "terminated"]
+    lost = next(i for i in a_legs.values() if i.state == "terminated")
+    assert (lost.reason, lost.reason_code) == ("answered elsewhere", 487)
+
+
+async def test_transfer_fails_only_when_every_contact_failed(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    carol.answer_with = 486
+    dave = await Phone.open("dave")
+    dave.answer_with = 480
+    try:
+        def route(number: str | None) -> Route:
+            if number == "203":
+                return Route(RouteKind.TRUNK, "203", tuple(Target(f"sip:203@{HOST}:{p.port}",
+                                                                  Peer("UDP", HOST, p.port)) for p in (carol, dave)))
+            return numbers(n202=bob)(number)
+
+        rig = await make_rig(lambda: (), router=route)
+        a, b = await connected_call(rig, alice, bob, "202")
+        rig.b2b.actions.transfer(b, "203")
+        await carol.next("invite")
+        await dave.next("invite")
+        await alice.next("bye")  # both refused: the transferee is released
+        await wait_for(lambda: a.leg.terminated)
+        assert a.leg.reason == "transfer failed"
+    finally:
+        dave.close()
