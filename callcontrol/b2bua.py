@@ -83,6 +83,10 @@ class B2buaSettings:
     session_timers: bool = True  # RFC 4028 on every leg (Session-Expires, refreshes, BYE on expiry)
     session_interval: int = 1800  # seconds we ask for
     min_se: int = 90  # the shortest interval we accept (RFC 4028 floor; lower only for tests)
+    # Overload: when the event loop runs this many seconds late, new INVITEs get 503 for
+    # ``overload_hold`` s, so the calls already up keep their timing (0: never shed).
+    overload_lag: float = 1.0
+    overload_hold: float = 2.0
     ivr_fallback_url: str | None = None  # prompt for IVR callers when no application listens
     ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
 
@@ -95,6 +99,7 @@ class B2buaStats:
     failed: int = 0
     cancelled: int = 0
     rtp_timeouts: int = 0
+    shed: int = 0  # INVITEs refused with 503 while overloaded
     rtp_received: int = 0  # RTP packets from phones, counted when a call's media closes
     rtp_sent: int = 0  # RTP packets to phones (relayed, prompts, music)
 
@@ -123,6 +128,9 @@ class B2bua:
         self._teardowns = 0  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
         self._teardowns_done = asyncio.Event()
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._lag_timer: asyncio.TimerHandle | None = None
+        self._lag_due = 0.0
+        self.shed_until = 0.0  # loop time until which new INVITEs are refused (overload)
         self.actions = CallActions(self)
         self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
         # Whether any API client listens for a routing key (the hub's router); None: assume yes.
@@ -159,6 +167,31 @@ class B2bua:
             self._idle_timer = None
         if self.settings.media_anchor:
             self._arm_idle_check()
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
+            self._lag_timer = None
+        if self.settings.overload_lag > 0:
+            self._arm_lag_watch()
+
+    _LAG_INTERVAL = 0.25
+
+    def _arm_lag_watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lag_due = loop.time() + self._LAG_INTERVAL
+        self._lag_timer = loop.call_at(self._lag_due, self._lag_watch)
+
+    def _lag_watch(self) -> None:
+        """How late this timer fires is how far the loop is behind its work."""
+        now = self.loop_time()
+        late = now - self._lag_due
+        settings = self.settings
+        if late > settings.overload_lag:
+            if now >= self.shed_until:
+                logger.warning("event loop %.1f s behind: refusing new calls for %.0f s", late,
+                               settings.overload_hold)
+            self.shed_until = now + settings.overload_hold
+        if self.accepting:
+            self._arm_lag_watch()
 
     def _arm_idle_check(self) -> None:
         interval = max(0.05, min(5.0, self.settings.rtp_timeout / 4))
@@ -183,6 +216,8 @@ class B2bua:
         self.accepting = False
         if self._idle_timer is not None:
             self._idle_timer.cancel()
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
         for bcall in list(self.calls.values()):
             bcall.hangup(REASON_SHUTDOWN, 503)
         for task in list(self._tasks):
@@ -210,6 +245,10 @@ class B2bua:
         self.stats.invites += 1
         if not self.accepting:
             incoming.respond(503, headers=[("Retry-After", "5")])
+            return
+        if self.shed_until and self.loop_time() < self.shed_until:
+            self.stats.shed += 1
+            incoming.respond(503, "Overloaded", headers=[("Retry-After", str(round(self.settings.overload_hold)))])
             return
         request = incoming.request
         unsupported = [option for value in request.headers.get_all("require")

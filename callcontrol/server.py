@@ -207,6 +207,8 @@ class Server:
                 f"callcontrol_calls_rtp_timeouts_total {b.rtp_timeouts}",
                 "# TYPE callcontrol_calls_active gauge",
                 f"callcontrol_calls_active {len(self.b2bua.calls)}",
+                "# TYPE callcontrol_calls_shed_total counter",
+                f"callcontrol_calls_shed_total {b.shed}",
                 "# TYPE callcontrol_rtp_packets_received_total counter",
                 f"callcontrol_rtp_packets_received_total {b.rtp_received}",
                 "# TYPE callcontrol_rtp_packets_sent_total counter",

@@ -5,6 +5,7 @@ WebSocket API with SIPp and pjsua2 in tests/integration/test_call_control.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -453,3 +454,20 @@ async def test_transfer_fails_only_when_every_contact_failed(phones, make_rig) -
         assert a.leg.reason == "transfer failed"
     finally:
         dave.close()
+
+
+async def test_a_loop_far_behind_sheds_new_invites_with_503(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    rig.b2b.settings.overload_lag = 0.3
+    rig.b2b.start()
+    time.sleep(0.6)  # noqa: ASYNC251 -- the condition under test: the event loop blocked (a stall)
+    await wait_for(lambda: rig.b2b.shed_until > asyncio.get_running_loop().time())
+    alice.call(f"sip:202@{HOST}", rig.peer)
+    refused: Response = await alice.next("r503")
+    assert refused.reason == "Overloaded" and refused.headers.get("retry-after") == "2"
+    assert bob.events.empty() and not rig.published and rig.b2b.stats.shed == 1
+    rig.b2b.shed_until = 0.0  # the hold is over: calls are taken again
+    alice.dialog = None
+    alice.call(f"sip:202@{HOST}", rig.peer)
+    await alice.next("r200")
