@@ -234,13 +234,7 @@ class CallActions:
     def _server_unhold(self, bcall: B2bCall) -> None:
         assert bcall.server_hold is not None
         holder, held = bcall.server_hold
-        bcall.server_hold = None
-        control = held.media_control
-        if control is not None:
-            control.stop_moh()
-        media = bcall.media
-        if media is not None and holder.call is bcall:
-            media.relay.resume(media.endpoint(holder.index))
+        self._clear_hold(bcall)
         self._resume_both(bcall, holder, held)
 
     def _resume_both(self, bcall: B2bCall, one: Side, two: Side) -> None:
@@ -250,8 +244,10 @@ class CallActions:
                 bcall.reinvite(side, media.redirect(side.index, Direction.SENDRECV),
                                lambda ok, side=side: side.call.move(side, LegState.CONNECTED))
 
-    def _clear_hold(self, bcall: B2bCall) -> None:
-        """A transfer or join ends the server's hold: music off, relay on (re-INVITEs follow)."""
+    @staticmethod
+    def _clear_hold(bcall: B2bCall) -> None:
+        """The server's hold ends (unhold, transfer, join): music off, relay on; the re-INVITEs
+        that put the media back are the caller's business."""
         hold = bcall.server_hold
         if hold is None:
             return

@@ -28,14 +28,19 @@ from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
 )
 
 
+def to_phone(number: str, *phones: Phone) -> Route:
+    """``number`` rings these phones (one account's registered contacts)."""
+    return Route(RouteKind.TRUNK, number, tuple(Target(f"sip:{number}@{HOST}:{p.port}", Peer("UDP", HOST, p.port))
+                                                for p in phones))
+
+
 def numbers(**phones: Phone) -> Callable[[str | None], Route]:
     """A router: number -> the phone of that name (``n201=alice``)."""
     def router(number: str | None) -> Route:
         phone = phones.get(f"n{number}")
         if phone is None:
             return Route(RouteKind.REJECT, number or "", status=404, reason="Not Found")
-        return Route(RouteKind.TRUNK, number or "", (Target(f"sip:{number}@{HOST}:{phone.port}",
-                                                            Peer("UDP", HOST, phone.port)),))
+        return to_phone(number or "", phone)
     return router
 
 
@@ -250,14 +255,8 @@ async def test_join_bridges_the_remote_parties_of_one_transferor(phones, make_ri
     alice, bob, carol = phones
     bob2 = await Phone.open("bob")
     try:
-        state = {"next": bob}
-
-        def route(number: str | None) -> Route:  # 202 rings bob's first line, then his second
-            phone = state["next"]
-            return Route(RouteKind.TRUNK, number or "", (Target(f"sip:202@{HOST}:{phone.port}",
-                                                                Peer("UDP", HOST, phone.port)),))
-
-        rig = await make_rig(lambda: (), router=route)
+        state = {"next": bob}  # 202 rings bob's first line, then his second
+        rig = await make_rig(lambda: (), router=lambda number: to_phone("202", state["next"]))
         a1, x1 = await connected_call(rig, alice, bob, "202")
         state["next"] = bob2
         a2, x2 = await connected_call(rig, carol, bob2, "202")
@@ -284,14 +283,8 @@ async def test_refer_with_replaces_joins(phones, make_rig) -> None:
     alice, bob, carol = phones
     bob2 = await Phone.open("bob")
     try:
-        state = {"next": bob}
-
-        def route(number: str | None) -> Route:
-            phone = state["next"]
-            return Route(RouteKind.TRUNK, number or "", (Target(f"sip:202@{HOST}:{phone.port}",
-                                                                Peer("UDP", HOST, phone.port)),))
-
-        rig = await make_rig(lambda: (), router=route)
+        state = {"next": bob}  # 202 rings bob's first line, then his second
+        rig = await make_rig(lambda: (), router=lambda number: to_phone("202", state["next"]))
         a1, x1 = await connected_call(rig, alice, bob, "202")
         state["next"] = bob2
         a2, x2 = await connected_call(rig, carol, bob2, "202")
@@ -415,8 +408,7 @@ async def test_originate_rings_every_contact_of_the_caller_first_answer_wins(pho
 
     def route(number: str | None) -> Route:
         if number == "201":  # one account, two registered contacts
-            return Route(RouteKind.TRUNK, "201", tuple(Target(f"sip:201@{HOST}:{p.port}", Peer("UDP", HOST, p.port))
-                                                      for p in (carol, alice)))
+            return to_phone("201", carol, alice)
         return numbers(n202=bob)(number)
 
     rig = await make_rig(lambda: (), router=route)
@@ -440,8 +432,7 @@ async def test_transfer_fails_only_when_every_contact_failed(phones, make_rig) -
     try:
         def route(number: str | None) -> Route:
             if number == "203":
-                return Route(RouteKind.TRUNK, "203", tuple(Target(f"sip:203@{HOST}:{p.port}",
-                                                                  Peer("UDP", HOST, p.port)) for p in (carol, dave)))
+                return to_phone("203", carol, dave)
             return numbers(n202=bob)(number)
 
         rig = await make_rig(lambda: (), router=route)
