@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_sip_uas import cpu_seconds, free_port, read_stat
+from bench_sip_uas import cpu_seconds, free_port, print_best_rates, read_stat, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLEE = "5551234"  # not in the directory: routed to the trunk
@@ -129,13 +129,7 @@ level = "{log_level}"
         return self.proc.poll() is None
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            return self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return stop_process(self.proc)
 
 
 def _stat_counts(path: Path) -> tuple[int, int, int] | None:
@@ -306,11 +300,7 @@ def main() -> int:
             print(f"# server exit code {code}; log {server.log}", flush=True)
         if not args.keep_dir:
             shutil.rmtree(workdir, ignore_errors=True)
-    passed = [s.rate for s in steps if s.ok]
-    sustained = [s.rate for s in steps if s.sustained(args.sustain)]
-    print(f"highest rate with zero failed calls: {max(passed) if passed else 0} calls/s")
-    print(f"highest rate sustained (zero failed, >= {args.sustain:.0%} of offered completed per second): "
-          f"{max(sustained) if sustained else 0} calls/s")
+    print_best_rates(steps, args.sustain)
     return 0
 
 

@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiohttp import web
-from bench_sip_uas import cpu_seconds, free_port
+from bench_sip_uas import cpu_seconds, free_port, stop_process
 
 from callcontrol.client import CallControlClient, CallControlError
 from ivr.au import write_au
@@ -247,13 +247,7 @@ level = "{log_level}"
         return 0.0
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return stop_process(self.proc, 60)
 
 
 async def start_prompt_server() -> tuple[web.AppRunner, str]:

@@ -126,6 +126,26 @@ class Uas:
         return out.strip()
 
 
+def stop_process(proc: subprocess.Popen[str], timeout: float = 30.0) -> int:
+    """SIGTERM, then SIGKILL after ``timeout``; the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def print_best_rates(steps: list, sustain: float) -> None:  # type: ignore[type-arg]
+    """The two summary lines every rate benchmark prints (steps: ``.rate``, ``.ok``, ``.sustained()``)."""
+    passed = [s.rate for s in steps if s.ok]
+    sustained = [s.rate for s in steps if s.sustained(sustain)]
+    print(f"highest rate with zero failed calls: {max(passed) if passed else 0} calls/s")
+    print(f"highest rate sustained (zero failed, >= {sustain:.0%} of offered completed per second): "
+          f"{max(sustained) if sustained else 0} calls/s")
+
+
 def read_stat(path: Path) -> dict[str, str]:
     """The last row of SIPp's ``-trace_stat`` CSV (';'-separated, cumulative counters)."""
     with path.open(newline="") as f:
@@ -221,12 +241,7 @@ def main() -> int:
         counters = uas.stop()
     if counters:
         print(f"# UAS counters: {counters}")
-    passed = [s.rate for s in steps if s.ok]
-    best = max(passed) if passed else 0
-    sustained = [s.rate for s in steps if s.sustained(args.sustain)]
-    print(f"highest rate with zero failed calls: {best} calls/s")
-    print(f"highest rate sustained (zero failed, >= {args.sustain:.0%} of offered completed per second): "
-          f"{max(sustained) if sustained else 0} calls/s")
+    print_best_rates(steps, args.sustain)
     return 0
 
 
