@@ -162,6 +162,9 @@ class B2bCall(SessionTimers):
         return [s for s in self.sides if not s.ended]
 
     def end_leg(self, side: Side, reason: str, code: int | None = None) -> bool:
+        if isinstance(side, UacSide) and side.ring_timer is not None:
+            side.ring_timer.cancel()
+            side.ring_timer = None
         if side.st_handle is not None:
             side.st_handle.cancel()
             side.st_handle = None
@@ -252,9 +255,18 @@ class B2bCall(SessionTimers):
             side.on_fail = on_fail
             side.group = group
             group.append(side)
+        loop = asyncio.get_running_loop()
         for side in group:
             self._send_invite(side)
+            side.ring_timer = loop.call_later(self.b2b.settings.ring_timeout, self._ring_expired, side)
         return group
+
+    def _ring_expired(self, side: UacSide) -> None:
+        """A placed call rang ``ring_timeout``: CANCEL it (its 487 goes to ``on_fail``)."""
+        side.ring_timer = None
+        if not side.final and side.tx is not None:
+            side.restart = None
+            self.b2b.ua.cancel(side.tx)
 
     def start_forks(self, targets: tuple[Target, ...], callee: Party) -> None:
         a = self.a
@@ -448,6 +460,9 @@ class B2bCall(SessionTimers):
 
     def _placed_answered(self, side: UacSide, resp: Response) -> None:
         assert side.dialog is not None
+        if side.ring_timer is not None:
+            side.ring_timer.cancel()
+            side.ring_timer = None
         ua = self.b2b.ua
         ua.send_ack(side.dialog.create_ack(side.invite.cseq), side.peer, side.tx)
         if self.ending or side.ended or any(o.answered for o in side.group if o is not side):

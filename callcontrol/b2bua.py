@@ -43,10 +43,11 @@ from callcontrol.b2b_call import (
 from callcontrol.call_actions import CallActions
 from callcontrol.callinfo import Party, RoutingKey, routing_keys
 from callcontrol.calls import Call, CallRegistry, LegState
+from callcontrol.leg_media import LegMedia
 from callcontrol.media import MediaAnchor
 from callcontrol.routing import Route, RouteKind, dialled_number
 from callcontrol.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
-from callcontrol.sides import ALLOW, SDP, Side, UacSide, UasSide, has_sdp, local_contact
+from callcontrol.sides import ALLOW, SDP, Side, UasSide, has_sdp, local_contact
 from callcontrol.store import Cdr
 from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
@@ -431,27 +432,16 @@ class B2bua:
             bcall.hangup(REASON_NO_IVR_APP)
 
     # -- call-control support ------------------------------------------------------------------
-    def leg_media(self, side: Side) -> Any:
+    def leg_media(self, side: Side) -> LegMedia:
         """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
         control = side.media_control
         if control is None:
             media = side.call.media
             if media is None:
                 raise PortsExhausted("this call's media is not anchored")
-            from callcontrol.leg_media import LegMedia
-
             control = side.media_control = LegMedia(media.endpoint(side.index), side.leg,
                                                      self.registry.published, self.fetcher)
         return control
-
-    def ring_watch(self, side: UacSide) -> None:
-        """CANCEL a call the server placed when it rings longer than ``ring_timeout``."""
-        def expire() -> None:
-            if not side.final and side.tx is not None:
-                side.restart = None
-                self.ua.cancel(side.tx)
-
-        asyncio.get_running_loop().call_later(self.settings.ring_timeout, expire)
 
     def side_by_dialog(self, call_id: str, to_tag: str, from_tag: str) -> Side | None:
         """The live side whose dialog a Replaces header names (RFC 3891: to-tag is ours)."""

@@ -144,10 +144,9 @@ class CallActions:
                 bcall.hangup(route.reason or "Not Found", route.status or 404)
                 return
             offer = bcall.media.relay_offer(A, B) if bcall.media is not None else b""
-            for leg_b in bcall.place(B, route.targets, caller=caller, callee=callee, body=offer,
-                                     from_user=caller_id, from_display=caller.display_name,
-                                     leg_id=f"{call_id}~10", on_answer=b_answered, on_fail=b_failed):
-                b2b.ring_watch(leg_b)
+            bcall.place(B, route.targets, caller=caller, callee=callee, body=offer, from_user=caller_id,
+                        from_display=caller.display_name, leg_id=f"{call_id}~10", on_answer=b_answered,
+                        on_fail=b_failed)
 
         def b_answered(b: UacSide) -> None:
             bcall.seat(b)
@@ -157,11 +156,9 @@ class CallActions:
             bcall.hangup(phrase, status)
 
         b_failed = failed
-        for leg_a in bcall.place(A, caller_route.targets, caller=callee, callee=caller, body=body,
-                                 from_user=callee_id, from_display=callee.display_name,
-                                 extra=AUTO_ANSWER_HEADERS if auto_answer else (), sip_call_id=call_id,
-                                 on_answer=a_answered, on_fail=failed, caller_side=True):
-            b2b.ring_watch(leg_a)
+        bcall.place(A, caller_route.targets, caller=callee, callee=caller, body=body, from_user=callee_id,
+                    from_display=callee.display_name, extra=AUTO_ANSWER_HEADERS if auto_answer else (),
+                    sip_call_id=call_id, on_answer=a_answered, on_fail=failed, caller_side=True)
         b2b.stats.calls += 1
         return call_id
 
@@ -300,11 +297,10 @@ class CallActions:
             logger.info("call %s: transfer to %s failed: %d %s", bcall.call.id, route.number, status, phrase)
             bcall.hangup(REASON_TRANSFER_FAILED)
 
-        for new in bcall.place(index, route.targets, caller=party, callee=callee,
-                               body=media.relay_offer(transferee.index, index), from_user=party.id,
-                               from_display=party.display_name, leg_id=transferee.leg.call.id,
-                               model=transferee.model, on_answer=answered, on_fail=failed):
-            self.b2b.ring_watch(new)
+        bcall.place(index, route.targets, caller=party, callee=callee,
+                    body=media.relay_offer(transferee.index, index), from_user=party.id,
+                    from_display=party.display_name, leg_id=transferee.leg.call.id, model=transferee.model,
+                    on_answer=answered, on_fail=failed)
 
     # -- attended transfer --------------------------------------------------------------------
     def join(self, first: Side, second: Side) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from callcontrol.calls import Call, Leg
 from callcontrol.media import A
@@ -26,6 +26,7 @@ from sip.ua import IncomingRequest, UserAgent
 
 if TYPE_CHECKING:
     from callcontrol.b2b_call import B2bCall
+    from callcontrol.leg_media import LegMedia
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
 SDP = "application/sdp"
@@ -87,7 +88,7 @@ class Side:
         self.reinvite_busy = False  # a re-INVITE of ours is in progress on this dialog
         self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None,
                                         Callable[[Response | None], None] | None]] = []
-        self.media_control: Any = None  # callcontrol.leg_media.LegMedia, made on first use
+        self.media_control: LegMedia | None = None  # made on first use (B2bua.leg_media)
         self.session_timer: SessionTimer | None = None  # RFC 4028 on this dialog
         self.st_handle: asyncio.TimerHandle | None = None
         self.st_pending = False  # a refresh of ours is in flight
@@ -125,7 +126,7 @@ class UacSide(Side):
     """An INVITE the server sends: one fork of leg B, or a call the server places."""
 
     __slots__ = ("answered", "failure", "final", "group", "invite", "offer_sent", "on_answer", "on_fail",
-                 "purpose", "restart", "st_422", "st_offer", "tx")
+                 "purpose", "restart", "ring_timer", "st_422", "st_offer", "tx")
 
     def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
                  contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
@@ -144,5 +145,6 @@ class UacSide(Side):
         # answer wins, the others are cancelled; it fails when all of them failed.
         self.group: list[UacSide] = [self]
         self.failure: tuple[int, str] | None = None  # the final error this INVITE got
+        self.ring_timer: asyncio.TimerHandle | None = None  # CANCEL after ring_timeout (placed calls)
         self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
         self.st_422 = 0  # retries after 422 Session Interval Too Small

@@ -462,3 +462,17 @@ async def test_a_loop_far_behind_sheds_new_invites_with_503(phones, make_rig) ->
     alice.dialog = None
     alice.call(f"sip:202@{HOST}", rig.peer)
     await alice.next("r200")
+
+
+async def test_a_placed_call_that_rings_too_long_is_cancelled(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    alice.answer_with = None  # rings until cancelled
+    rig = await make_rig(lambda: (), router=numbers(n201=alice, n202=bob))
+    rig.b2b.settings.ring_timeout = 0.3
+    call_id = await rig.b2b.actions.originate(caller_id="201", callee_id="202", auto_answer=False)
+    await alice.next("invite")
+    await alice.next("cancelled")
+    await wait_for(lambda: len(rig.cdrs) == 2)
+    end = last(rig, lambda i: i.call.id == call_id)
+    assert (str(end.state), end.reason_code) == ("terminated", 487)
+    assert bob.events.empty()
