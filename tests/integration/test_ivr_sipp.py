@@ -409,137 +409,123 @@ async def release(app: IvrApp, info: dict[str, Any], caller: Sipp) -> None:
     await app.state("terminated", lambda i: i["call"] == info["call"])
 
 
+@contextlib.asynccontextmanager
+async def prompt_call(ivr: Ivr) -> AsyncIterator[tuple[IvrApp, RtpCapture, dict[str, Any]]]:
+    """An IVR application, a SIPp caller of 7000 whose RTP goes to a capture socket, and the
+    answered leg; released with terminate_call when the test body ends cleanly."""
+    capture, rtp_port = await open_capture()
+    try:
+        async with ivr_app(ivr) as app:
+            caller = await call_ivr(ivr, "ivr_caller.xml", "-key", "rtp_port", str(rtp_port))
+            try:
+                info = await answered_ivr_call(app, ivr)
+                yield app, capture, info
+                await release(app, info, caller)
+            finally:
+                await caller.kill()
+    finally:
+        capture.transport.close()  # type: ignore[union-attr]
+
+
 # --------------------------------------------------------------------------- prompts
 
 
 async def test_prompt_is_fetched_as_au_and_played_sample_exact(ivr: Ivr) -> None:
-    capture, rtp_port = await open_capture()
-    async with ivr_app(ivr) as app:
-        caller = await call_ivr(ivr, "ivr_caller.xml", "-key", "rtp_port", str(rtp_port))
-        try:
-            info = await answered_ivr_call(app, ivr)
-            assert info["type"] == "outgoing" and info["caller"]["id"] == "sipp"
-            listed = await app.client.get_sip_calls_list(i_ivr_an=I_IVR_AN)
-            assert [x["call"] for x in listed] == [info["call"]]
+    async with prompt_call(ivr) as (app, capture, info):
+        assert info["type"] == "outgoing" and info["caller"]["id"] == "sipp"
+        listed = await app.client.get_sip_calls_list(i_ivr_an=I_IVR_AN)
+        assert [x["call"] for x in listed] == [info["call"]]
 
-            assert capture.packets == [], "nothing is played before the application asks"
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, repeat=1, **leg(info))
-            done = await app.event("play_prompt_completed")
-            assert done["order"] == 2 and done["call"] == info["call"]
-            packets = await capture.wait_payload(0, len(PROMPT_A))
-            assert ivr.prompts.requested == ["hello.au"]  # url + ".au", once
-            assert audio(packets) == PROMPT_A  # 50 whole frames, nothing before, nothing added
-            assert_one_talkspurt(packets)
+        assert capture.packets == [], "nothing is played before the application asks"
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, repeat=1, **leg(info))
+        done = await app.event("play_prompt_completed")
+        assert done["order"] == 2 and done["call"] == info["call"]
+        packets = await capture.wait_payload(0, len(PROMPT_A))
+        assert ivr.prompts.requested == ["hello.au"]  # url + ".au", once
+        assert audio(packets) == PROMPT_A  # 50 whole frames, nothing before, nothing added
+        assert_one_talkspurt(packets)
 
-            # A prompt that does not fill its last frame: padded with u-law silence.
-            mark = len(capture.packets)
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/odd", **leg(info))
-            assert (await app.event("play_prompt_completed"))["order"] == 2
-            packets = await capture.wait_payload(mark, len(padded(PROMPT_ODD)))
-            assert audio(packets) == padded(PROMPT_ODD)
-            assert_one_talkspurt(packets, after_silence=False)
-            assert_one_stream(capture.packets)
-            await release(app, info, caller)
-        finally:
-            await caller.kill()
-    capture.transport.close()  # type: ignore[union-attr]
+        # A prompt that does not fill its last frame: padded with u-law silence.
+        mark = len(capture.packets)
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/odd", **leg(info))
+        assert (await app.event("play_prompt_completed"))["order"] == 2
+        packets = await capture.wait_payload(mark, len(padded(PROMPT_ODD)))
+        assert audio(packets) == padded(PROMPT_ODD)
+        assert_one_talkspurt(packets, after_silence=False)
+        assert_one_stream(capture.packets)
 
 
 async def test_order_3_interrupts_order_2_which_resumes(ivr: Ivr) -> None:
-    capture, rtp_port = await open_capture()
-    async with ivr_app(ivr) as app:
-        caller = await call_ivr(ivr, "ivr_caller.xml", "-key", "rtp_port", str(rtp_port))
-        try:
-            info = await answered_ivr_call(app, ivr)
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, **leg(info))
-            await capture.wait_until(lambda p: len(p) >= 10, "10 frames of prompt A")
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/second", order=3, **leg(info))
-            first = await app.event("play_prompt_completed")
-            second = await app.event("play_prompt_completed")
-            assert (first["order"], second["order"]) == (3, 2)
-            packets = await capture.wait_payload(0, len(PROMPT_A) + len(PROMPT_B))
-            heard = audio(packets)
-            cut = heard.find(PROMPT_B)
-            assert cut >= 10 * FRAME and cut % FRAME == 0, f"prompt B starts at byte {cut}"
-            # A up to a frame boundary, all of B, then A from exactly where it stopped.
-            assert heard == PROMPT_A[:cut] + PROMPT_B + PROMPT_A[cut:]
-            assert_one_talkspurt(packets)  # switching prompts is not a new talkspurt
-            await release(app, info, caller)
-        finally:
-            await caller.kill()
-    capture.transport.close()  # type: ignore[union-attr]
+    async with prompt_call(ivr) as (app, capture, info):
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, **leg(info))
+        await capture.wait_until(lambda p: len(p) >= 10, "10 frames of prompt A")
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/second", order=3, **leg(info))
+        first = await app.event("play_prompt_completed")
+        second = await app.event("play_prompt_completed")
+        assert (first["order"], second["order"]) == (3, 2)
+        packets = await capture.wait_payload(0, len(PROMPT_A) + len(PROMPT_B))
+        heard = audio(packets)
+        cut = heard.find(PROMPT_B)
+        assert cut >= 10 * FRAME and cut % FRAME == 0, f"prompt B starts at byte {cut}"
+        # A up to a frame boundary, all of B, then A from exactly where it stopped.
+        assert heard == PROMPT_A[:cut] + PROMPT_B + PROMPT_A[cut:]
+        assert_one_talkspurt(packets)  # switching prompts is not a new talkspurt
 
 
 async def test_repeat_2_plays_twice_and_stop_play_prompt_stops(ivr: Ivr) -> None:
-    capture, rtp_port = await open_capture()
-    async with ivr_app(ivr) as app:
-        caller = await call_ivr(ivr, "ivr_caller.xml", "-key", "rtp_port", str(rtp_port))
-        try:
-            info = await answered_ivr_call(app, ivr)
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/odd", repeat=2, **leg(info))
-            assert (await app.event("play_prompt_completed"))["order"] == 2
-            packets = await capture.wait_payload(0, len(padded(PROMPT_ODD * 2)))
-            assert audio(packets) == padded(PROMPT_ODD * 2)  # back to back, one completion
-            assert_one_talkspurt(packets)
+    async with prompt_call(ivr) as (app, capture, info):
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/odd", repeat=2, **leg(info))
+        assert (await app.event("play_prompt_completed"))["order"] == 2
+        packets = await capture.wait_payload(0, len(padded(PROMPT_ODD * 2)))
+        assert audio(packets) == padded(PROMPT_ODD * 2)  # back to back, one completion
+        assert_one_talkspurt(packets)
 
-            # For ever (repeat -1) in slot 3, stopped after more than one loop; then B in slot 2.
-            mark = len(capture.packets)
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/second", order=3, repeat=-1, **leg(info))
-            loops = len(PROMPT_B) // FRAME
-            await capture.wait_until(lambda p: len(p) - mark > loops + 5, "prompt B looping")
-            await app.client.stop_play_prompt(order=3, **leg(info))
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, **leg(info))
-            done = await app.event("play_prompt_completed")
-            assert done["order"] == 2, "a stopped prompt does not complete; the loop never did"
+        # For ever (repeat -1) in slot 3, stopped after more than one loop; then B in slot 2.
+        mark = len(capture.packets)
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/second", order=3, repeat=-1, **leg(info))
+        loops = len(PROMPT_B) // FRAME
+        await capture.wait_until(lambda p: len(p) - mark > loops + 5, "prompt B looping")
+        await app.client.stop_play_prompt(order=3, **leg(info))
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/hello", order=2, **leg(info))
+        done = await app.event("play_prompt_completed")
+        assert done["order"] == 2, "a stopped prompt does not complete; the loop never did"
 
-            def a_heard(p: list[Rtp]) -> bool:
-                starts = [i for i in range(mark + 1, len(p)) if p[i].marker]
-                return bool(starts) and len(audio(p[starts[0]:])) >= len(PROMPT_A)
+        def a_heard(p: list[Rtp]) -> bool:
+            starts = [i for i in range(mark + 1, len(p)) if p[i].marker]
+            return bool(starts) and len(audio(p[starts[0]:])) >= len(PROMPT_A)
 
-            await capture.wait_until(a_heard, "prompt A after the loop")
-            packets = capture.packets[mark:]
-            heard = audio(packets)
-            start_a = next(i for i, p in enumerate(packets) if i and p.marker)
-            looped = audio(packets[:start_a])
-            assert len(looped) > len(PROMPT_B)
-            assert looped == (PROMPT_B * (len(looped) // len(PROMPT_B) + 1))[:len(looped)]
-            assert audio(packets[start_a:]) == PROMPT_A
-            assert_one_talkspurt(packets[:start_a], after_silence=False)  # it followed "odd" at once
-            assert_one_talkspurt(packets[start_a:])
-            assert len(heard) == len(looped) + len(PROMPT_A)
-            assert_one_stream(capture.packets)
-            assert [e["order"] for e in app.events("play_prompt_completed")] == [2, 2]
-            await release(app, info, caller)
-        finally:
-            await caller.kill()
-    capture.transport.close()  # type: ignore[union-attr]
+        await capture.wait_until(a_heard, "prompt A after the loop")
+        packets = capture.packets[mark:]
+        heard = audio(packets)
+        start_a = next(i for i, p in enumerate(packets) if i and p.marker)
+        looped = audio(packets[:start_a])
+        assert len(looped) > len(PROMPT_B)
+        assert looped == (PROMPT_B * (len(looped) // len(PROMPT_B) + 1))[:len(looped)]
+        assert audio(packets[start_a:]) == PROMPT_A
+        assert_one_talkspurt(packets[:start_a], after_silence=False)  # it followed "odd" at once
+        assert_one_talkspurt(packets[start_a:])
+        assert len(heard) == len(looped) + len(PROMPT_A)
+        assert_one_stream(capture.packets)
+        assert [e["order"] for e in app.events("play_prompt_completed")] == [2, 2]
 
 
 @pytest.mark.parametrize("name, why", [("missing", "404"), ("slow", "timeout"), ("garbage", "not .au")])
 async def test_bad_prompt_url_is_wrong_parameters_naming_it(ivr: Ivr, name: str, why: str) -> None:
-    capture, rtp_port = await open_capture()
-    async with ivr_app(ivr) as app:
-        caller = await call_ivr(ivr, "ivr_caller.xml", "-key", "rtp_port", str(rtp_port))
-        try:
-            info = await answered_ivr_call(app, ivr)
-            url = f"{ivr.prompts.base}/{name}"
-            with pytest.raises(WrongParametersError) as raised:
-                await app.client.play_prompt(url=url, **leg(info))
-            err = raised.value
-            assert err.code == "sip.wrong_parameters", why
-            assert isinstance(err.details, list) and len(err.details) == 1, err.details
-            assert err.details[0]["field"] == "params.url"
-            assert url in err.details[0]["message"], err.details
-            assert capture.packets == []
-            # The call is still fine: a good prompt plays.
-            await app.client.play_prompt(url=f"{ivr.prompts.base}/second", **leg(info))
-            await app.event("play_prompt_completed")
-            assert audio(await capture.wait_payload(0, len(PROMPT_B))) == PROMPT_B
-            assert len(app.events("play_prompt_completed")) == 1
-            await release(app, info, caller)
-        finally:
-            await caller.kill()
-    capture.transport.close()  # type: ignore[union-attr]
+    async with prompt_call(ivr) as (app, capture, info):
+        url = f"{ivr.prompts.base}/{name}"
+        with pytest.raises(WrongParametersError) as raised:
+            await app.client.play_prompt(url=url, **leg(info))
+        err = raised.value
+        assert err.code == "sip.wrong_parameters", why
+        assert isinstance(err.details, list) and len(err.details) == 1, err.details
+        assert err.details[0]["field"] == "params.url"
+        assert url in err.details[0]["message"], err.details
+        assert capture.packets == []
+        # The call is still fine: a good prompt plays.
+        await app.client.play_prompt(url=f"{ivr.prompts.base}/second", **leg(info))
+        await app.event("play_prompt_completed")
+        assert audio(await capture.wait_payload(0, len(PROMPT_B))) == PROMPT_B
+        assert len(app.events("play_prompt_completed")) == 1
 
 
 # --------------------------------------------------------------------------- DTMF

@@ -251,15 +251,23 @@ async def test_refer_from_the_handset_is_a_blind_transfer(phones, make_rig) -> N
     assert b.leg.reason == "blind transfer"
 
 
+async def two_calls_of_one_transferor(make_rig, alice: Phone, bob: Phone, carol: Phone,
+                                      bob2: Phone) -> tuple[Rig, Side, Side, Side, Side]:
+    """alice and carol each call 202, which rings bob's first line, then his second (bob2):
+    returns the rig and (alice's side, bob's side, carol's side, bob2's side)."""
+    state = {"next": bob}
+    rig = await make_rig(lambda: (), router=lambda number: to_phone("202", state["next"]))
+    a1, x1 = await connected_call(rig, alice, bob, "202")
+    state["next"] = bob2
+    a2, x2 = await connected_call(rig, carol, bob2, "202")
+    return rig, a1, x1, a2, x2
+
+
 async def test_join_bridges_the_remote_parties_of_one_transferor(phones, make_rig) -> None:
     alice, bob, carol = phones
     bob2 = await Phone.open("bob")
     try:
-        state = {"next": bob}  # 202 rings bob's first line, then his second
-        rig = await make_rig(lambda: (), router=lambda number: to_phone("202", state["next"]))
-        a1, x1 = await connected_call(rig, alice, bob, "202")
-        state["next"] = bob2
-        a2, x2 = await connected_call(rig, carol, bob2, "202")
+        rig, a1, x1, a2, x2 = await two_calls_of_one_transferor(make_rig, alice, bob, carol, bob2)
         with pytest.raises(WrongParameters):
             rig.b2b.actions.join(a1, a2)  # alice and carol are not one transferor
         rig.b2b.actions.join(x1, x2)
@@ -283,11 +291,7 @@ async def test_refer_with_replaces_joins(phones, make_rig) -> None:
     alice, bob, carol = phones
     bob2 = await Phone.open("bob")
     try:
-        state = {"next": bob}  # 202 rings bob's first line, then his second
-        rig = await make_rig(lambda: (), router=lambda number: to_phone("202", state["next"]))
-        a1, x1 = await connected_call(rig, alice, bob, "202")
-        state["next"] = bob2
-        a2, x2 = await connected_call(rig, carol, bob2, "202")
+        rig, a1, x1, a2, x2 = await two_calls_of_one_transferor(make_rig, alice, bob, carol, bob2)
         assert bob.dialog is not None and bob2.dialog is not None
         d2 = bob2.dialog
         replaces = f"{d2.call_id}%3Bto-tag%3D{d2.remote_tag}%3Bfrom-tag%3D{d2.local_tag}"
