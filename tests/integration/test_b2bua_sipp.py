@@ -46,16 +46,11 @@ def _calls(cdrs: list[sqlite3.Row]) -> list[sqlite3.Row]:
 @pytest.mark.parametrize("transport", [pytest.param("u1", id="udp"), pytest.param("t1", id="tcp")])
 def test_20_calls_complete_through_the_trunk(server: Server, transport: str) -> None:
     uas = start_sipp_uas(server.trunk_port, "u1", 20)
-    try:
-        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sn", "uac", "-s", "5551234", "-t", transport,
-                           "-m", "20", "-r", "20", "-p", str(free_port())], timeout=60)
-        uas_code = uas.wait(30)
-    finally:
-        if uas.poll() is None:
-            uas.kill()
+    result, uas_code = _run_pair(uas, [f"127.0.0.1:{server.sip_port}", "-sn", "uac", "-s", "5551234", "-t",
+                                       transport, "-m", "20", "-r", "20", "-p", str(free_port())], timeout=60)
     assert result.returncode == 0, result.output[-3000:]
     assert (result.successful, result.failed) == (20, 0)
-    assert uas_code == 0, uas.stderr.read() if uas.stderr else ""
+    assert uas_code == 0, _uas_errors(uas)
     cdrs = server.stop_and_read_cdrs()
     calls = _calls(cdrs)
     assert len(calls) == 20 and len(cdrs) == 60  # one per call, one per leg
@@ -296,16 +291,12 @@ def test_session_timer_ends_a_call_whose_refresher_goes_silent(tmp_path: Path) -
     server = start_server(tmp_path, sip_extra="min_se = 2")
     try:
         uas = start_sipp_uas(server.trunk_port, "u1", 1)
-        try:
-            result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_session_timer_silent.xml"),
-                               "-s", "5551234", "-m", "1", "-p", str(free_port())], timeout=30)
-            uas_code = uas.wait(30)
-        finally:
-            if uas.poll() is None:
-                uas.kill()
+        result, uas_code = _run_pair(uas, [
+            f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "uac_session_timer_silent.xml"),
+            "-s", "5551234", "-m", "1", "-p", str(free_port())])
         assert result.returncode == 0, result.output[-3000:]
         assert (result.successful, result.failed) == (1, 0)
-        assert uas_code == 0  # the trunk's phone got its BYE too
+        assert uas_code == 0, _uas_errors(uas)  # the trunk's phone got its BYE too
         cdrs = server.stop_and_read_cdrs()
         assert {c["disconnect_reason"] for c in cdrs} == {"session expired"}
     finally:

@@ -238,8 +238,9 @@ async def req(phone: SoftPhone, reply: str, **cmd: object) -> dict:
     return await asyncio.to_thread(phone.request, reply, 10.0, **cmd)
 
 
-async def wait_heard(phone: SoftPhone, call: object = None, above: int = HEARD, timeout: float = 10.0) -> dict:
-    """Poll the phone's received audio level on ``call`` until it is above ``above`` (bounded)."""
+async def poll_level(phone: SoftPhone, call: object, done: Callable[[dict], bool], what: str,
+                     timeout: float = 10.0) -> dict:
+    """Ask the phone for its audio level and RTP counters on ``call`` until ``done`` says so (bounded)."""
     deadline = time.monotonic() + timeout
     last: dict = {}
     while time.monotonic() < deadline:
@@ -247,39 +248,33 @@ async def wait_heard(phone: SoftPhone, call: object = None, above: int = HEARD, 
         if call is not None:
             cmd["call"] = call
         last = await req(phone, "level", **cmd)
-        if last["rx_level"] > above:
+        if done(last):
             return last
         await asyncio.sleep(0.1)  # polling a level under a deadline
-    raise AssertionError(f"phone {phone.user} heard nothing above {above}: {last}")
+    raise AssertionError(f"phone {phone.user}: {what}: {last}")
+
+
+async def wait_heard(phone: SoftPhone, call: object = None, above: int = HEARD, timeout: float = 10.0) -> dict:
+    """The phone's received audio level on ``call`` goes above ``above``."""
+    return await poll_level(phone, call, lambda level: level["rx_level"] > above, f"heard nothing above {above}",
+                            timeout)
 
 
 async def wait_packets(phone: SoftPhone, call: object, rx: int, timeout: float = 10.0) -> dict:
-    """Poll the phone's received RTP packet counter on ``call`` until it reaches ``rx`` (bounded)."""
-    deadline = time.monotonic() + timeout
-    last: dict = {}
-    while time.monotonic() < deadline:
-        last = await req(phone, "level", cmd="level", call=call)
-        if last["rx"] >= rx:
-            return last
-        await asyncio.sleep(0.1)  # polling a counter under a deadline
-    raise AssertionError(f"phone {phone.user}: received only {last} of {rx} packets")
+    """The phone's received RTP packet counter on ``call`` reaches ``rx``."""
+    return await poll_level(phone, call, lambda level: level["rx"] >= rx, f"fewer than {rx} RTP packets", timeout)
 
 
 async def wait_rtp(phone: SoftPhone, call: object = None, timeout: float = 10.0) -> dict:
-    """Poll the phone's RTP counters on ``call`` until it both sent and received packets (bounded)."""
-    deadline = time.monotonic() + timeout
-    first: dict | None = None
-    last: dict = {}
-    while time.monotonic() < deadline:
-        cmd: dict[str, object] = {"cmd": "level"}
-        if call is not None:
-            cmd["call"] = call
-        last = await req(phone, "level", **cmd)
-        first = first or last
-        if last["rx"] > first["rx"] + 10 and last["tx"] > first["tx"] + 10:
-            return last
-        await asyncio.sleep(0.1)  # polling counters under a deadline
-    raise AssertionError(f"phone {phone.user}: no RTP both ways: {first} -> {last}")
+    """The phone both sends and receives RTP on ``call`` (10 more packets each way than now)."""
+    first: dict = {}
+
+    def flowing(level: dict) -> bool:
+        if not first:
+            first.update(level)
+        return level["rx"] > first["rx"] + 10 and level["tx"] > first["tx"] + 10
+
+    return await poll_level(phone, call, flowing, "no RTP both ways", timeout)
 
 
 @dataclass
