@@ -146,9 +146,6 @@ class MediaAnchor:
         sent = self._sides[side].sent
         return sent.to_bytes() if sent is not None else None
 
-    def has_sdp(self, side: int) -> bool:
-        return self._sides[side].received is not None
-
     def reset(self, side: int) -> None:
         """A new party takes ``side``: forget what the old one said (the endpoint stays)."""
         state = self._sides[side]
