@@ -24,7 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trunk", metavar="URI", help="outbound trunk for numbers outside the directory")
     serve.add_argument("--log-level", default=None)
     try:
-        from callcontrol import directory_cli
+        from callcontrol.directory import cli as directory_cli
     except ImportError:  # the directory CLI ships with the store
         directory_cli = None  # type: ignore[assignment]
     if directory_cli is not None:
@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api-schema":
         import orjson
 
-        from callcontrol.api import api_schema
+        from callcontrol.api.models import api_schema
 
         sys.stdout.write(orjson.dumps(api_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
     if args.command == "directory":
-        from callcontrol import directory_cli
+        from callcontrol.directory import cli as directory_cli
 
         return directory_cli.run(args)
     parser.error(f"unknown command {args.command}")

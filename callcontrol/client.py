@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 EVENT = "sip.call_control_notifications"
 CallRefLike = Mapping[str, Any]
-# orjson 3.8 overflows the C stack on very deep nesting (see callcontrol.rpc); a
+# orjson 3.8 overflows the C stack on very deep nesting (see callcontrol.api.dispatcher); a
 # server's frames nest a few levels, however long a calls_list is.
 _MAX_DEPTH = 64
 _CHEAP_BRACKETS = 1000

@@ -13,15 +13,15 @@ import time
 
 from aiohttp import web
 
-from callcontrol.b2bua import B2bua, B2buaSettings
-from callcontrol.b2bua_backend import B2buaBackend
-from callcontrol.calls import CallRegistry
+from callcontrol.access.registrar import Registrar
+from callcontrol.access.sip_auth import RequestAuthenticator
+from callcontrol.api.b2bua_backend import B2buaBackend
+from callcontrol.b2b.b2bua import B2bua, B2buaSettings
+from callcontrol.b2b.routing import Route, route
 from callcontrol.config import Config
-from callcontrol.directory import Directory
-from callcontrol.hub import Hub, start_hub
-from callcontrol.registrar import Registrar
-from callcontrol.routing import Route, route
-from callcontrol.sip_auth import RequestAuthenticator
+from callcontrol.directory.service import Directory
+from callcontrol.model.calls import CallRegistry
+from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
 from sip.transaction import TimerConfig

@@ -84,7 +84,7 @@ class LocalHub:
 
     async def publish(self, count: int, batch: int, queue_high: int) -> float:
         """Publish ``count`` snapshots as fast as subscribers' queues allow; returns seconds."""
-        from callcontrol.callinfo import CallId, CallInfo, CallState, Party, routing_keys
+        from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, routing_keys
 
         keys = routing_keys(self.directory, i_account=1)
         caller = Party(id="1001", account_id="1001", display_id="1001", **keys)
@@ -110,9 +110,9 @@ class LocalHub:
 
 
 async def start_local_hub(data_dir: Path) -> LocalHub:
-    from callcontrol.directory import Directory
-    from callcontrol.hub import start_hub
-    from callcontrol.memory_backend import MemoryBackend
+    from callcontrol.api.memory_backend import MemoryBackend
+    from callcontrol.directory.service import Directory
+    from callcontrol.ws.hub import start_hub
 
     directory = await Directory.open(data_dir)
     backend = MemoryBackend()

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sip.dialog import Dialog, new_call_id, new_tag  # noqa: E402
 from sip.message import Request, Response, make_request  # noqa: E402
+from sip.peer import Peer  # noqa: E402
 from sip.transaction import ClientInviteTransaction  # noqa: E402
-from sip.transport import Peer  # noqa: E402
 from sip.ua import IncomingRequest, UserAgent  # noqa: E402
 from sip.uri import SipUri, parse_uri  # noqa: E402
 

@@ -10,32 +10,12 @@ import logging
 import socket
 import ssl as ssl_module
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sip.errors import SipParseError
 from sip.framing import KeepAlivePing, StreamFramer
+from sip.peer import Peer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True, frozen=True)
-class Peer:
-    """The far end of one message: transport name and address."""
-
-    transport: str  # "UDP", "TCP" or "TLS"
-    host: str
-    port: int
-
-    @property
-    def addr(self) -> tuple[str, int]:
-        return self.host, self.port
-
-    @property
-    def reliable(self) -> bool:
-        return self.transport != "UDP"
-
-    def __str__(self) -> str:
-        return f"{self.transport.lower()}:{self.host}:{self.port}"
 
 
 # Receive buffer asked for on UDP listeners (the kernel caps it at net.core.rmem_max).

@@ -24,6 +24,7 @@ from typing import Protocol
 from sip.errors import SipParseError
 from sip.headers import Via, header_name
 from sip.message import REASONS, Request, Response, make_request, make_response, parse_message
+from sip.peer import Peer
 from sip.transaction import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
@@ -31,14 +32,14 @@ from sip.transaction import (
     ServerInviteTransaction,
     ServerNonInviteTransaction,
     Terminated,
-    TimerConfig,
     Timeout,
+    TimerConfig,
     TransactionTable,
     Transmit,
     TransportError,
     new_branch,
 )
-from sip.transport import Peer, TcpTransport, UdpTransport
+from sip.transport import TcpTransport, UdpTransport
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
-from callcontrol.api import SipCallInfo
+from callcontrol.api.models import SipCallInfo
 from callcontrol.client import (
     AuthFailedError,
     CallControlClient,

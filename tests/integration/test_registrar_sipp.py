@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.directory import Directory
-from callcontrol.registrar import Registrar, binding_peer
-from callcontrol.sip_auth import RequestAuthenticator
+from callcontrol.access.registrar import Registrar, binding_peer
+from callcontrol.access.sip_auth import RequestAuthenticator
+from callcontrol.directory.service import Directory
 from sip.ua import IncomingRequest, UserAgent
 from tests.integration.harness import SCENARIOS, SippResult, free_port, run_sipp
 

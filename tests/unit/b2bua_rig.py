@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from callcontrol.b2bua import TRUSTED, B2bua, B2buaSettings
-from callcontrol.callinfo import CallInfo
-from callcontrol.calls import CallRegistry
-from callcontrol.routing import Route, RouteKind, Target
-from callcontrol.store import Cdr
+from callcontrol.b2b.b2bua import TRUSTED, B2bua, B2buaSettings
+from callcontrol.b2b.routing import Route, RouteKind, Target
+from callcontrol.model.callinfo import CallInfo
+from callcontrol.model.calls import CallRegistry
+from callcontrol.store.sqlite import Cdr
 from ivr.ports import PortPairAllocator
 from sip.dialog import Dialog, new_call_id, new_tag
 from sip.message import Request, Response, make_request
+from sip.peer import Peer
 from sip.sdp import parse_sdp
 from sip.transaction import TimerConfig
-from sip.transport import Peer
 from sip.ua import IncomingRequest, UserAgent
 
 HOST = "127.0.0.1"

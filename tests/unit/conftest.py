@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.directory import Directory
+from callcontrol.directory.service import Directory
 
 
 @pytest.fixture(scope="session")

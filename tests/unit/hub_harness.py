@@ -18,10 +18,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
-from callcontrol.callinfo import CallId, CallInfo, CallState, Party, routing_keys
-from callcontrol.directory import Directory
-from callcontrol.hub import Hub, start_hub
-from callcontrol.memory_backend import MemoryBackend
+from callcontrol.api.memory_backend import MemoryBackend
+from callcontrol.directory.service import Directory
+from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, routing_keys
+from callcontrol.ws.hub import Hub, start_hub
 
 TIMEOUT = 5.0
 TRANSPORT = "127.0.0.1:5060"

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from callcontrol.b2bua import B2bua, B2buaSettings
-from callcontrol.callinfo import CallInfo
-from callcontrol.calls import CallRegistry
-from callcontrol.routing import Route, RouteKind
+from callcontrol.b2b.b2bua import B2bua, B2buaSettings
+from callcontrol.b2b.routing import Route, RouteKind
+from callcontrol.model.callinfo import CallInfo
+from callcontrol.model.calls import CallRegistry
 from sip.message import Request, Response
+from sip.peer import Peer
 from sip.sdp import parse_sdp
 from sip.transaction import TimerConfig
-from sip.transport import Peer
 from sip.ua import IncomingRequest, UserAgent
 from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
     HOST,
@@ -227,7 +227,7 @@ async def test_2xx_never_acked_ends_the_call(phones, make_rig) -> None:
 async def test_authenticated_account_calling_an_account_carries_routing_keys(phones, tmp_path) -> None:
     """The caller is the digest-authenticated account; the callee the routed account: both
     parties carry the keys subscriptions and scopes use."""
-    from callcontrol.directory import Directory
+    from callcontrol.directory.service import Directory
 
     a, b, _ = phones
     directory = await Directory.open(tmp_path)

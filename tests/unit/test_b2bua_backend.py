@@ -5,10 +5,10 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-from callcontrol.b2bua_backend import B2buaBackend
-from callcontrol.calls import CallRegistry, LegState
-from callcontrol.directory import Directory
-from callcontrol.hub import start_hub
+from callcontrol.api.b2bua_backend import B2buaBackend
+from callcontrol.directory.service import Directory
+from callcontrol.model.calls import CallRegistry, LegState
+from callcontrol.ws.hub import start_hub
 from tests.unit.hub_harness import (
     TRANSPORT,
     RawClient,

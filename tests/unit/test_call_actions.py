@@ -10,14 +10,14 @@ from collections.abc import Callable
 
 import pytest
 
-from callcontrol.api import WrongParameters
-from callcontrol.callinfo import CallInfo
-from callcontrol.routing import Route, RouteKind, Target
-from callcontrol.sides import Side
+from callcontrol.api.models import WrongParameters
+from callcontrol.b2b.routing import Route, RouteKind, Target
+from callcontrol.b2b.sides import Side
+from callcontrol.model.callinfo import CallInfo
 from ivr.rtp import try_parse_rtp
 from sip.message import Request, Response
+from sip.peer import Peer
 from sip.sdp import parse_sdp
-from sip.transport import Peer
 from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
     HOST,
     Phone,
@@ -350,7 +350,7 @@ async def test_session_interval_below_min_se_gets_422(phones, make_rig) -> None:
 async def test_originate_between_two_numbers_is_billed_to_bill_id_and_visible(phones, make_rig, data_dir) -> None:
     """Neither number is an account: both legs carry the bill_id account's keys (its customer's
     consoles see them) and the CDRs bill that account."""
-    from callcontrol.directory import Directory
+    from callcontrol.directory.service import Directory
 
     alice, bob, _ = phones
     directory = await Directory.open(data_dir)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcontrol.callinfo import CallInfo, CallState, Party
-from callcontrol.calls import TRANSITIONS, Call, CallRegistry, Leg, LegState, LegStateError
+from callcontrol.model.callinfo import CallInfo, CallState, Party
+from callcontrol.model.calls import TRANSITIONS, Call, CallRegistry, Leg, LegState, LegStateError
 
 ALICE = Party(id="1001", account_id="1001", i_account=1, i_customer=1, i_main_office=1)
 BOB = Party(id="1002", account_id="1002", i_account=2, i_customer=1, i_main_office=1)

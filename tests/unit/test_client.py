@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.callinfo import CallState
 from callcontrol.client import (
     CallControlClient,
     CallNotFoundError,
@@ -16,7 +15,8 @@ from callcontrol.client import (
     UnsupportedMethodError,
     WrongParametersError,
 )
-from callcontrol.hub import Connection
+from callcontrol.model.callinfo import CallState
+from callcontrol.ws.hub import Connection
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     HubEnv,

@@ -1,4 +1,4 @@
-"""callcontrol.directory: demo seed, authentication, SIP HA1, look-ups and writes."""
+"""callcontrol.directory.service: demo seed, authentication, SIP HA1, look-ups and writes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol import directory as directory_module
-from callcontrol.directory import (
+from callcontrol.directory import service as directory_module
+from callcontrol.directory.service import (
     Account,
     Customer,
     Directory,
@@ -19,7 +19,7 @@ from callcontrol.directory import (
     IvrAccessNumber,
     Principal,
 )
-from callcontrol.store import DB_FILENAME, Binding
+from callcontrol.store.sqlite import DB_FILENAME, Binding
 
 
 @pytest.fixture
@@ -477,7 +477,7 @@ async def test_set_password_for_each_realm_and_demo_detection(directory: Directo
 
 
 async def test_cdrs_flushed_when_directory_closes(data_dir: Path) -> None:
-    from callcontrol.store import Cdr
+    from callcontrol.store.sqlite import Cdr
 
     d = await Directory.open(data_dir)
     d.store.add_cdr(Cdr("c1", None, "1001", "1002", 1.0, 2.0))

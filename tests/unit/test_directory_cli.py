@@ -1,4 +1,4 @@
-"""callcontrol.directory_cli: parse real argv, run on a tmp data dir, check tables and the store."""
+"""callcontrol.directory.cli: parse real argv, run on a tmp data dir, check tables and the store."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol import directory_cli
-from callcontrol.directory import Directory, Principal
+from callcontrol.directory import cli as directory_cli
+from callcontrol.directory.service import Directory, Principal
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from callcontrol import api
-from callcontrol.api import (
+from callcontrol.api import models as api
+from callcontrol.api.dispatcher import encode_calls_list, encode_error, encode_success, parse_envelope
+from callcontrol.api.models import (
     ERROR_CLASSES,
     ERROR_MESSAGES,
     METHODS,
@@ -21,7 +22,6 @@ from callcontrol.api import (
     api_schema,
     validation_details,
 )
-from callcontrol.rpc import encode_calls_list, encode_error, encode_success, parse_envelope
 
 SPEC_CODES = {
     "sip.unsupported_method": "Unsupported method",
@@ -169,8 +169,8 @@ def test_any_params_validate_or_fail_with_field_details(method: tuple[str, str],
 
 def test_api_schema_is_valid_and_matches_real_frames() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from callcontrol.callinfo import CallId, CallInfo, CallState, Party
-    from callcontrol.events import notification_frame, notification_tail
+    from callcontrol.api.events import notification_frame, notification_tail
+    from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party
 
     schema = api_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

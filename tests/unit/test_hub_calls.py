@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from callcontrol.api import SipCallInfo
-from callcontrol.callinfo import CallState
-from callcontrol.scope import Scope
+from callcontrol.api.models import SipCallInfo
+from callcontrol.model.callinfo import CallState
+from callcontrol.model.scope import Scope
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     TRANSPORT,
@@ -184,7 +184,7 @@ async def test_internal_server_error_is_logged_with_correlation_id(
     _demo_calls(env)
     env.backend.failing.add("terminate_call")
     c = await env.logged_in("admin", "admin-pass")
-    with caplog.at_level(logging.ERROR, logger="callcontrol.rpc"):
+    with caplog.at_level(logging.ERROR, logger="callcontrol.api.dispatcher"):
         resp = await c.cc("terminate_call", _ref(CALL, "a"))
     assert error_code(resp) == "sip.internal_server_error"
     assert resp["error"]["message"] == "Internal processing error"

@@ -7,8 +7,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcontrol.events import EventRouter, Feed, notification_frame, notification_tail
-from callcontrol.ordering import Command, CommandBarrier
+from callcontrol.api.events import EventRouter, Feed, notification_frame, notification_tail
+from callcontrol.api.ordering import Command, CommandBarrier
 
 
 @dataclass

@@ -9,9 +9,9 @@ import orjson
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from callcontrol.api import Notification
-from callcontrol.callinfo import CallState
-from callcontrol.hub import ConnState
+from callcontrol.api.models import Notification
+from callcontrol.model.callinfo import CallState
+from callcontrol.ws.hub import ConnState
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     HubEnv,

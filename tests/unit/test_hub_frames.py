@@ -8,7 +8,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from callcontrol.rpc import MAX_BRACKETS, parse_envelope
+from callcontrol.api.dispatcher import MAX_BRACKETS, parse_envelope
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     HubEnv,

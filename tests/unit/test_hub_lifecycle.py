@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from callcontrol.hub import ConnState
+from callcontrol.ws.hub import ConnState
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     HubEnv,

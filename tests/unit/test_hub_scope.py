@@ -8,11 +8,19 @@ from pathlib import Path
 import orjson
 import pytest
 
-from callcontrol.api import SipCallInfo
-from callcontrol.callinfo import CallId, CallInfo, CallState, Party, QueueInfo, format_time, routing_keys
-from callcontrol.directory import Directory, Principal
-from callcontrol.scope import Scope
-from callcontrol.throttle import LoginThrottle
+from callcontrol.access.throttle import LoginThrottle
+from callcontrol.api.models import SipCallInfo
+from callcontrol.directory.service import Directory, Principal
+from callcontrol.model.callinfo import (
+    CallId,
+    CallInfo,
+    CallState,
+    Party,
+    QueueInfo,
+    format_time,
+    routing_keys,
+)
+from callcontrol.model.scope import Scope
 from tests.unit.hub_harness import leg
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from callcontrol.throttle import LoginThrottle
+from callcontrol.access.throttle import LoginThrottle
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     HubEnv,

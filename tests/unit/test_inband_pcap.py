@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.callinfo import CallInfo
-from callcontrol.leg_media import LegMedia
+from callcontrol.b2b.leg_media import LegMedia
+from callcontrol.model.callinfo import CallInfo
 from ivr.endpoint import MediaEndpoint
 from ivr.inband import InbandDtmfDetector
 from ivr.payload import PayloadFacts

@@ -17,14 +17,14 @@ import orjson
 import pytest
 from aiohttp import web
 
-from callcontrol.callinfo import CallInfo, CallState, Party
-from callcontrol.calls import Call, Leg, LegState
-from callcontrol.leg_media import (
+from callcontrol.b2b.leg_media import (
     DEFAULT_INFO_DURATION_MS,
     InfoDigit,
     LegMedia,
     parse_info_dtmf,
 )
+from callcontrol.model.callinfo import CallInfo, CallState, Party
+from callcontrol.model.calls import Call, Leg, LegState
 from ivr.au import write_au
 from ivr.dtmf import generate_event_packets
 from ivr.endpoint import MediaEndpoint

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from callcontrol.media import A, B, MediaAnchor, payload_facts
+from callcontrol.b2b.anchor import A, B, MediaAnchor, payload_facts
 from ivr.ports import PortPairAllocator
 from ivr.rtp import build_rtp, parse_rtp
 from sip.sdp import Direction, negotiated_media, parse_sdp

@@ -1,4 +1,4 @@
-"""callcontrol.passwords: scrypt strings and SIP digest HA1."""
+"""callcontrol.directory.passwords: scrypt strings and SIP digest HA1."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from callcontrol.passwords import hash_password, sip_ha1_md5, sip_ha1_sha256, verify_password
+from callcontrol.directory.passwords import hash_password, sip_ha1_md5, sip_ha1_sha256, verify_password
 
 
 def test_hash_is_self_describing_and_salted() -> None:

@@ -1,4 +1,4 @@
-"""callcontrol.registrar: REGISTER over real loopback sockets against the real directory and store."""
+"""callcontrol.access.registrar: REGISTER over real loopback sockets against the real directory and store."""
 from __future__ import annotations
 
 import asyncio
@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.directory import Directory
-from callcontrol.registrar import BindingTable, RegisterFacts, Registrar, binding_peer, contact_key
-from callcontrol.sip_auth import RequestAuthenticator
-from callcontrol.store import Binding
+from callcontrol.access.registrar import BindingTable, RegisterFacts, Registrar, binding_peer, contact_key
+from callcontrol.access.sip_auth import RequestAuthenticator
+from callcontrol.directory.service import Directory
+from callcontrol.store.sqlite import Binding
 from sip.auth import ClientAuthState
 from sip.errors import SipParseError
 from sip.headers import parse_name_addr
 from sip.message import Response, make_request
-from sip.transport import Peer
+from sip.peer import Peer
 from sip.ua import IncomingRequest, UserAgent
 
 T0 = 1_700_000_000.0

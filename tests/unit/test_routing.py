@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callcontrol.directory_model import Account, IvrAccessNumber
-from callcontrol.routing import RouteKind, dialled_number, route, target_for_binding, target_for_uri
-from callcontrol.store import Binding
-from sip.transport import Peer
+from callcontrol.b2b.routing import RouteKind, dialled_number, route, target_for_binding, target_for_uri
+from callcontrol.directory.model import Account, IvrAccessNumber
+from callcontrol.store.sqlite import Binding
+from sip.peer import Peer
 
 ACCOUNTS = {
     "1001": Account(1, "1001", 1, "1001", "Alice", None),

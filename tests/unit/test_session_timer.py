@@ -1,11 +1,13 @@
-"""callcontrol.session_timer: RFC 4028 negotiation (UAS and UAC), 422 retries, refresher roles, deadlines."""
+"""sip.session_timer: RFC 4028 negotiation (UAS and UAC), 422 retries, refresher roles, deadlines."""
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcontrol.session_timer import (
+from sip.errors import SipParseError
+from sip.message import Request, Response, make_response, parse_message
+from sip.session_timer import (
     BYE,
     DEFAULT_INTERVAL,
     MAX_422_RETRIES,
@@ -21,8 +23,6 @@ from callcontrol.session_timer import (
     refresh_failure_ends_session,
     supports_timer,
 )
-from sip.errors import SipParseError
-from sip.message import Request, Response, make_response, parse_message
 
 INVITE_HEAD = (
     "INVITE sip:bob@192.0.2.4 SIP/2.0\n"

@@ -1,4 +1,4 @@
-"""callcontrol.sip_auth: digest challenges against the real directory, trust, 403 rules, throttle."""
+"""callcontrol.access.sip_auth: digest challenges against the real directory, trust, 403 rules, throttle."""
 from __future__ import annotations
 
 import asyncio
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.directory import Directory
-from callcontrol.sip_auth import Reply, RequestAuthenticator, request_user, source_candidates
-from callcontrol.throttle import LoginThrottle
+from callcontrol.access.sip_auth import Reply, RequestAuthenticator, request_user, source_candidates
+from callcontrol.access.throttle import LoginThrottle
+from callcontrol.directory.service import Directory
 from sip.auth import ClientAuthState, DigestChallenger, build_authorization, parse_challenge
 from sip.message import Request, Response, make_request
-from sip.transport import Peer
+from sip.peer import Peer
 from sip.ua import IncomingRequest, UserAgent
 
 REALM = "callcontrol"

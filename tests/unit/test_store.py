@@ -1,4 +1,4 @@
-"""callcontrol.store and callcontrol.schema: schema, migrations, bindings, CDR batching."""
+"""callcontrol.store.sqlite and callcontrol.store.migrations: schema, migrations, bindings, CDR batching."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.schema import MIGRATIONS, Migration, StoreError
-from callcontrol.store import (
+from callcontrol.store.migrations import MIGRATIONS, Migration, StoreError
+from callcontrol.store.sqlite import (
     DB_FILENAME,
     Binding,
     Cdr,

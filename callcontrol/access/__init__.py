@@ -1,0 +1,1 @@
+"""Who a SIP peer is: digest authentication, login throttling and the registrar."""

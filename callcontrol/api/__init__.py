@@ -1,0 +1,1 @@
+"""The JSON-RPC API apart from any transport: models, dispatcher, sessions, subscriptions."""

@@ -1,0 +1,455 @@
+"""The back-to-back user agent: an INVITE becomes a ``Call`` with leg A (we answer) and leg B
+(we call), each its own dialog with its own Call-ID and tags.
+
+This module is the intake and the lifecycle (``B2bua``: authorise, route, create
+the call, RTP inactivity check, shutdown); one call's signalling is
+``callcontrol.b2b.call.B2bCall``. Flow of one call:
+
+- leg A's INVITE is authorised (digest account or trusted address), routed
+  (``callcontrol.b2b.routing``) and, unless media anchoring is off, given a
+  :class:`~callcontrol.b2b.anchor.MediaAnchor`;
+- leg B is one INVITE per target (several registered contacts fork in parallel);
+  1xx are relayed to A (``ringing``, or ``early`` with SDP), the first 2xx answers A
+  and CANCELs the other forks, failures are relayed when every fork failed;
+- we ACK B's 2xx ourselves (late offer: once A's ACK brings the answer), and match A's
+  ACK through the dialog registered with the UA core;
+- CANCEL from A cancels B; BYE from either side BYEs the other; re-INVITE, UPDATE
+  and other in-dialog requests pass through with their SDP rewritten;
+- every leg state change is one CallInfo (``callcontrol.model.calls``); when the last leg
+  ends the call's CDRs go to ``cdr_sink``.
+
+Hold seen in pass-through re-offers (sendonly/inactive or c=0.0.0.0) moves the
+offering leg to ``holding`` and the other to ``held``; a plain re-offer moves both
+back to ``connected``. RTP inactivity on an answered, anchored call ends it with BYE
+both ways (reason ``RTP timeout``).
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from callcontrol.actions.call_actions import CallActions
+from callcontrol.b2b.anchor import MediaAnchor
+from callcontrol.b2b.call import (
+    REASON_NO_IVR_APP,
+    REASON_RTP_TIMEOUT,
+    REASON_SHUTDOWN,
+    TRUSTED,
+    B2bCall,
+)
+from callcontrol.b2b.leg_media import LegMedia
+from callcontrol.b2b.routing import Route, RouteKind, dialled_number
+from callcontrol.b2b.sides import ALLOW, SDP, Side, UasSide, has_sdp, local_contact
+from callcontrol.model.callinfo import Party, RoutingKey, routing_keys
+from callcontrol.model.calls import Call, CallRegistry, LegState
+from callcontrol.store.sqlite import Cdr
+from ivr.ports import PortPairAllocator, PortsExhausted
+from ivr.prompts import PromptError
+from sip.dialog import Dialog, new_tag
+from sip.errors import SipParseError
+from sip.message import Request
+from sip.sdp import SdpParseError
+from sip.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
+from sip.ua import IncomingRequest, UserAgent
+from sip.uri import SipUri, parse_uri
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TRUSTED", "Authorizer", "B2bCall", "B2bua", "B2buaSettings", "B2buaStats"]
+
+
+class Authorizer(Protocol):
+    """``callcontrol.access.sip_auth.RequestAuthenticator``: an Account, "trusted", or None after it
+    answered the request itself (401/407/403). May return an awaitable of the same."""
+
+    def check(self, incoming: IncomingRequest, *, proxy: bool) -> Any: ...
+
+
+Router = Callable[[str | None], Route]
+CdrSink = Callable[[Cdr], None]
+
+
+@dataclass(slots=True)
+class B2buaSettings:
+    media_anchor: bool = True
+    media_host: str = "127.0.0.1"
+    rtp_timeout: float = 60.0  # seconds without RTP/RTCP from a leg that should send: BYE both
+    ring_timeout: float = 180.0  # seconds leg B may ring unanswered: CANCEL it, 480 to A
+    shutdown_grace: float = 3.0  # seconds to wait for BYE/CANCEL answers on shutdown
+    session_timers: bool = True  # RFC 4028 on every leg (Session-Expires, refreshes, BYE on expiry)
+    session_interval: int = 1800  # seconds we ask for
+    min_se: int = 90  # the shortest interval we accept (RFC 4028 floor; lower only for tests)
+    # Overload: when the event loop runs this many seconds late, new INVITEs get 503 for
+    # ``overload_hold`` s, so the calls already up keep their timing (0: never shed).
+    overload_lag: float = 1.0
+    overload_hold: float = 2.0
+    ivr_fallback_url: str | None = None  # prompt for IVR callers when no application listens
+    ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
+
+
+@dataclass(slots=True)
+class B2buaStats:
+    invites: int = 0
+    calls: int = 0
+    answered: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    rtp_timeouts: int = 0
+    shed: int = 0  # INVITEs refused with 503 while overloaded
+    rtp_received: int = 0  # RTP packets from phones, counted when a call's media closes
+    rtp_sent: int = 0  # RTP packets to phones (relayed, prompts, music)
+
+
+
+class B2bua:
+    """Owns the calls; the server hands it every out-of-dialog INVITE."""
+
+    def __init__(self, ua: UserAgent, *, directory: Any, registry: CallRegistry, router: Router,
+                 authorizer: Authorizer, settings: B2buaSettings | None = None,
+                 allocator: PortPairAllocator | None = None, cdr_sink: CdrSink | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.ua = ua
+        self.directory = directory
+        self.registry = registry
+        self.router = router
+        self.authorizer = authorizer
+        self.settings = settings or B2buaSettings()
+        self.allocator = allocator
+        self.cdr_sink = cdr_sink
+        self.wall = wall
+        self.stats = B2buaStats()
+        self.accepting = True
+        self.calls: dict[str, B2bCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._teardowns = 0  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
+        self._teardowns_done = asyncio.Event()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._lag_timer: asyncio.TimerHandle | None = None
+        self._lag_due = 0.0
+        self.shed_until = 0.0  # loop time until which new INVITEs are refused (overload)
+        self.actions = CallActions(self)
+        self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
+        # Whether any API client listens for a routing key (the hub's router); None: assume yes.
+        self.app_watching: Callable[[RoutingKey], bool] | None = None
+        registry.on_call_ended = self._call_ended
+        if self.settings.media_anchor and allocator is None:
+            raise ValueError("media anchoring needs a port allocator")
+
+    def loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def teardown_started(self) -> Callable[[], None]:
+        """Count one BYE/CANCEL in flight; call the returned function (once) when it is answered."""
+        self._teardowns += 1
+        self._teardowns_done.clear()
+        finished = False
+
+        def done() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            self._teardowns -= 1
+            if self._teardowns == 0:
+                self._teardowns_done.set()
+
+        return done
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the RTP inactivity check (again, with the current settings, when called twice)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.settings.media_anchor:
+            self._arm_idle_check()
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
+            self._lag_timer = None
+        if self.settings.overload_lag > 0:
+            self._arm_lag_watch()
+
+    _LAG_INTERVAL = 0.25
+
+    def _arm_lag_watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._lag_due = loop.time() + self._LAG_INTERVAL
+        self._lag_timer = loop.call_at(self._lag_due, self._lag_watch)
+
+    def _lag_watch(self) -> None:
+        """How late this timer fires is how far the loop is behind its work."""
+        now = self.loop_time()
+        late = now - self._lag_due
+        settings = self.settings
+        if late > settings.overload_lag:
+            if now >= self.shed_until:
+                logger.warning("event loop %.1f s behind: refusing new calls for %.0f s", late,
+                               settings.overload_hold)
+            self.shed_until = now + settings.overload_hold
+        if self.accepting:
+            self._arm_lag_watch()
+
+    def _arm_idle_check(self) -> None:
+        interval = max(0.05, min(5.0, self.settings.rtp_timeout / 4))
+        self._idle_timer = asyncio.get_running_loop().call_later(interval, self._idle_check)
+
+    def _idle_check(self) -> None:
+        now = self.loop_time()
+        limit = self.settings.rtp_timeout
+        for bcall in list(self.calls.values()):
+            media = bcall.media
+            if media is None or bcall.ending or not any(s.leg.answered for s in bcall.live_sides()):
+                continue
+            if media.idle_for(now) > limit:
+                logger.info("call %s: no RTP for %.0f s, ending it", bcall.call.id, limit)
+                self.stats.rtp_timeouts += 1
+                bcall.hangup(REASON_RTP_TIMEOUT)
+        if self.accepting:
+            self._arm_idle_check()
+
+    async def shutdown(self) -> None:
+        """Refuse new calls, end every call (BYE/CANCEL), wait a little for the answers."""
+        self.accepting = False
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._lag_timer is not None:
+            self._lag_timer.cancel()
+        for bcall in list(self.calls.values()):
+            bcall.hangup(REASON_SHUTDOWN, 503)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._teardowns:
+            try:
+                await asyncio.wait_for(self._teardowns_done.wait(), self.settings.shutdown_grace)
+            except TimeoutError:
+                logger.warning("shutdown: %d BYE/CANCEL still unanswered", self._teardowns)
+
+    def _call_ended(self, call: Call) -> None:
+        bcall = self.calls.pop(call.id, None)
+        if bcall is not None:
+            bcall.cleanup()
+        sink = self.cdr_sink
+        if sink is not None:
+            for cdr in call.cdrs():
+                try:
+                    sink(cdr)
+                except Exception:
+                    logger.exception("CDR of call %s not stored", call.id)
+
+    # -- new calls ----------------------------------------------------------------------------
+    def handle_invite(self, incoming: IncomingRequest) -> None:
+        self.stats.invites += 1
+        if not self.accepting:
+            incoming.respond(503, headers=[("Retry-After", "5")])
+            return
+        if self.shed_until and self.loop_time() < self.shed_until:
+            self.stats.shed += 1
+            incoming.respond(503, "Overloaded", headers=[("Retry-After", str(round(self.settings.overload_hold)))])
+            return
+        request = incoming.request
+        unsupported = [option for value in request.headers.get_all("require")
+                       for option in (o.strip() for o in value.split(",")) if option and option.lower() != "timer"]
+        if unsupported:
+            incoming.respond(420, headers=[("Unsupported", ", ".join(unsupported))])
+            return
+        result = self.authorizer.check(incoming, proxy=True)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(self._authorized_later(incoming, result))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._authorized(incoming, result)
+
+    async def _authorized_later(self, incoming: IncomingRequest, pending: Any) -> None:
+        self._authorized(incoming, await pending)
+
+    def _authorized(self, incoming: IncomingRequest, who: Any) -> None:
+        if who is None or incoming.final_sent:
+            return  # the authenticator answered (401/407/403)
+        request = incoming.request
+        if request.call_id in self.calls:
+            incoming.respond(482)  # a second INVITE of a call we already handle (merged request)
+            return
+        number = dialled_number(request.uri)
+        route = self.router(number)
+        if route.kind is RouteKind.REJECT:
+            incoming.respond(route.status, route.reason)
+            return
+        if route.kind is RouteKind.IVR and self.allocator is None:
+            incoming.respond(480, "IVR Not Available")  # the IVR needs the media plane
+            return
+        caller = self._caller_party(request, who)
+        callee = self.party_for(route)
+        if route.kind is RouteKind.IVR:
+            caller.access_number = route.number  # SipCallerInfo.access_number: entered through this IVR
+        mf = request.max_forwards
+        if mf is not None and mf <= 0:
+            incoming.respond(483)
+            return
+        timer = None
+        settings = self.settings
+        if settings.session_timers:
+            try:
+                timer = SessionTimer.from_request(request, settings.min_se, interval=settings.session_interval)
+            except SessionTimerHeaderError as exc:
+                incoming.respond(exc.status, exc.reason)
+                return
+            if isinstance(timer, RejectWith):
+                incoming.respond(timer.status, timer.reason, headers=timer.headers())
+                return
+        transport = incoming.peer.transport
+        host, port = self.ua.local_address(transport)
+        tag = new_tag()
+        call = self.registry.new_call(request.call_id)
+        bcall = B2bCall(self, call)
+        leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
+                           callee=callee, transport_id=f"{host}:{port}", now=self.wall())
+        a = UasSide(bcall, leg, incoming, local_contact(self.ua, transport, route.number), tag)
+        a.session_timer = timer  # starts with our 2xx
+        bcall.a = a
+        bcall.seat(a)
+        try:
+            a.dialog = Dialog.from_uas(request, tag, a.contact, now=self.loop_time())
+        except SipParseError:
+            bcall.reject(400, "Missing Contact header", reason="bad request")
+            return
+        self.calls[call.id] = bcall
+        self.stats.calls += 1
+        self.ua.register_dialog(request.call_id, tag, a)
+        incoming.on_cancel = bcall.a_cancelled
+        if route.kind is RouteKind.IVR:
+            task = asyncio.ensure_future(self._answer_ivr(bcall, route))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif self.settings.media_anchor:
+            task = asyncio.ensure_future(self._start_with_media(bcall, route, callee))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            bcall.start_forks(route.targets, callee)
+
+    async def open_media(self) -> MediaAnchor:
+        if self.allocator is None:
+            raise PortsExhausted("media anchoring is off")
+        return await MediaAnchor.open(self.allocator, self.settings.media_host)
+
+    async def _media_for(self, bcall: B2bCall) -> MediaAnchor | None:
+        """Open the call's media anchor; None when there are no ports (the caller got 503) or
+        the call ended while the ports were being bound."""
+        try:
+            media = await self.open_media()
+        except (PortsExhausted, OSError) as exc:
+            logger.warning("call %s: no media ports: %s", bcall.call.id, exc)
+            if not bcall.ending:
+                bcall.reject(503, "Service Unavailable", reason="no media ports")
+            return None
+        if bcall.ending:
+            media.close()
+            return None
+        bcall.media = media
+        return media
+
+    async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
+        if await self._media_for(bcall) is not None:
+            bcall.start_forks(route.targets, callee)
+
+    def _caller_party(self, request: Request, who: Any) -> Party:
+        if who != TRUSTED and getattr(who, "i_account", None) is not None:
+            keys = routing_keys(self.directory, i_account=who.i_account)
+            return Party(id=who.id, account_id=who.id, display_name=who.display_name or None,
+                         extension_id=who.extension or None, **keys)
+        from_na = request.from_
+        try:
+            uri = parse_uri(from_na.uri)
+            user = uri.user if isinstance(uri, SipUri) and uri.user else from_na.uri
+        except SipParseError:
+            user = "anonymous"
+        return Party(id=user, display_name=from_na.display_name or None)
+
+    def party_for(self, route: Route) -> Party:
+        """The party a route reaches: a directory account, an IVR access number, or a number."""
+        account = route.account
+        if account is not None:
+            keys = routing_keys(self.directory, i_account=account.i_account)
+            return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
+                         extension_id=account.extension or None, **keys)
+        ivr_an = route.ivr_an
+        if ivr_an is not None:
+            keys = routing_keys(self.directory, i_ivr_an=ivr_an.i_ivr_an)
+            return Party(id=route.number, access_number=route.number, **keys)
+        return Party(id=route.number)
+
+    # -- the IVR: calls the server answers itself ----------------------------------------------
+    async def _answer_ivr(self, bcall: B2bCall, route: Route) -> None:
+        """Answer with the server's own SDP and leave the caller to the IVR application."""
+        media = await self._media_for(bcall)
+        if media is None:
+            return
+        bcall.ivr = route.ivr_an
+        a = bcall.a
+        assert a is not None and a.dialog is not None
+        request = a.incoming.request
+        try:
+            body = media.own_answer(0, request.body) if has_sdp(request) else media.own_offer(0)
+        except SdpParseError as exc:
+            bcall.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
+            return
+        headers = [("Contact", a.contact), ("Allow", ALLOW), ("Content-Type", SDP)]
+        if a.session_timer is not None:
+            headers.extend(a.session_timer.response_headers())
+        response = a.incoming.respond(200, to_tag=a.tag, headers=headers, body=body)
+        a.dialog.response_sent(request, response)
+        bcall.start_session_timer(a, a.session_timer)
+        bcall.move(a, LegState.CONNECTED)
+        self.stats.answered += 1
+        bcall.arm_ack_watch()
+        watching = self.app_watching
+        if watching is not None and not watching(("i_ivr_an", route.ivr_an.i_ivr_an)):
+            await self._ivr_fallback(bcall, a)
+
+    async def _ivr_fallback(self, bcall: B2bCall, side: Side) -> None:
+        """Nobody drives this IVR: the caller hears the fallback, then the call ends."""
+        logger.info("call %s: no application for IVR %s, playing the fallback", bcall.call.id, bcall.ivr.number)
+        control = self.leg_media(side)
+        settings = self.settings
+        seconds = settings.ivr_fallback_seconds
+        try:
+            prompt = await control.play_prompt(settings.ivr_fallback_url) if settings.ivr_fallback_url else None
+        except PromptError as exc:
+            logger.warning("call %s: IVR fallback prompt: %s", bcall.call.id, exc)
+            prompt = None
+        if prompt is not None:
+            seconds = prompt.duration
+        else:
+            control.start_moh()
+        await asyncio.sleep(seconds)  # the fallback's own length: the caller hears it, then BYE
+        if not bcall.ending and not side.ended:
+            bcall.hangup(REASON_NO_IVR_APP)
+
+    # -- call-control support ------------------------------------------------------------------
+    def leg_media(self, side: Side) -> LegMedia:
+        """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
+        control = side.media_control
+        if control is None:
+            media = side.call.media
+            if media is None:
+                raise PortsExhausted("this call's media is not anchored")
+            control = side.media_control = LegMedia(media.endpoint(side.index), side.leg,
+                                                     self.registry.published, self.fetcher)
+        return control
+
+    def side_by_dialog(self, call_id: str, to_tag: str, from_tag: str) -> Side | None:
+        """The live side whose dialog a Replaces header names (RFC 3891: to-tag is ours)."""
+        for bcall in self.calls.values():
+            for side in bcall.live_sides():
+                dialog = side.dialog
+                if dialog is None or dialog.call_id != call_id:
+                    continue
+                if {dialog.local_tag, dialog.remote_tag} == {to_tag, from_tag}:
+                    return side
+        return None

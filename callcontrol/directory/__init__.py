@@ -1,0 +1,1 @@
+"""The directory: customers, accounts, IVR access numbers, their passwords and CLI."""

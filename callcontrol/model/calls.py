@@ -1,0 +1,317 @@
+"""The call model: a ``Call`` of ``Leg``s, each leg an explicit state machine (SPEC states).
+
+Sans-I/O: nothing here sends SIP or reads the clock. The B2BUA moves legs with
+``Call.move(leg, state, now, ...)`` (``now`` is epoch seconds, the unit of
+CallInfo times); every accepted *change* of state yields exactly one
+:class:`~callcontrol.model.callinfo.CallInfo` snapshot, handed to the call's publish
+callback (normally :meth:`CallRegistry.published`, which keeps the index of live
+legs and forwards to the hub). A move to the state the leg is already in is not a
+change (a second 180) and publishes nothing; a move the table does not allow
+raises :class:`LegStateError`.
+
+Identity (DESIGN "Identity of a call part"): a leg is ``CallId(id, tag)``. ``id``
+is the Call-ID of the call's first dialog (leg A's), shared by every leg of the
+call; ``tag`` is the local tag the server uses in that leg's own dialog, unique
+per leg. ``sip_call_id`` is the Call-ID actually used on the leg's wire (leg B
+has its own).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, RoutingKey
+from callcontrol.store.sqlite import Cdr
+
+logger = logging.getLogger(__name__)
+
+LegType = Literal["incoming", "outgoing"]
+
+
+class LegState(StrEnum):
+    TRYING = "trying"
+    RINGING = "ringing"
+    EARLY = "early"
+    CONNECTED = "connected"
+    HELD = "held"
+    HOLDING = "holding"
+    TERMINATED = "terminated"
+
+
+_ANSWERED = frozenset({LegState.CONNECTED, LegState.HELD, LegState.HOLDING})
+
+# The only place where leg states change. Ringing and early alternate (a 183 with
+# SDP after a 180, or a fork ringing after another sent early media).
+TRANSITIONS: dict[LegState, frozenset[LegState]] = {
+    LegState.TRYING: frozenset({LegState.RINGING, LegState.EARLY, LegState.CONNECTED, LegState.TERMINATED}),
+    LegState.RINGING: frozenset({LegState.EARLY, LegState.CONNECTED, LegState.TERMINATED}),
+    LegState.EARLY: frozenset({LegState.RINGING, LegState.CONNECTED, LegState.TERMINATED}),
+    LegState.CONNECTED: frozenset({LegState.HELD, LegState.HOLDING, LegState.TERMINATED}),
+    LegState.HELD: frozenset({LegState.CONNECTED, LegState.HOLDING, LegState.TERMINATED}),
+    LegState.HOLDING: frozenset({LegState.CONNECTED, LegState.HELD, LegState.TERMINATED}),
+    LegState.TERMINATED: frozenset(),
+}
+
+_WIRE_STATE: dict[LegState, CallState] = {s: CallState(s.value) for s in LegState}
+
+
+class LegStateError(RuntimeError):
+    """A transition the table does not allow (a B2BUA bug or a race it must handle)."""
+
+
+@dataclass(slots=True, eq=False)
+class Leg:
+    """One call part. ``type``: "outgoing" when the phone started this dialog (leg A),
+    "incoming" when the phone received it (leg B)."""
+
+    call: CallId
+    sip_call_id: str
+    type: LegType
+    caller: Party
+    callee: Party
+    transport_id: str
+    start_time: float
+    state: LegState = LegState.TRYING
+    connect_time: float | None = None
+    end_time: float | None = None
+    reason: str | None = None
+    reason_code: int | None = None
+    info: CallInfo | None = None  # the latest published snapshot
+    side: Any = field(default=None, repr=False)  # the B2BUA's signalling side of this leg
+
+    @property
+    def tag(self) -> str:
+        assert self.call.tag is not None
+        return self.call.tag
+
+    @property
+    def answered(self) -> bool:
+        return self.connect_time is not None
+
+    @property
+    def terminated(self) -> bool:
+        return self.state is LegState.TERMINATED
+
+    @property
+    def in_progress(self) -> bool:
+        """Not answered and not ended: a CANCEL or a final error still applies."""
+        return self.state in (LegState.TRYING, LegState.RINGING, LegState.EARLY)
+
+    def duration(self, now: float) -> int:
+        """Whole seconds connected (0 when never answered)."""
+        if self.connect_time is None:
+            return 0
+        end = self.end_time if self.end_time is not None else now
+        return max(0, int(end - self.connect_time))
+
+    def snapshot(self) -> CallInfo:
+        state = self.state
+        info = CallInfo(call=self.call, state=_WIRE_STATE[state], transport_id=self.transport_id,
+                        type=self.type, caller=self.caller, callee=self.callee)
+        if state is LegState.TERMINATED:
+            info.duration = self.duration(self.end_time or 0.0)
+            info.reason = self.reason
+            info.reason_code = self.reason_code
+        elif state in _ANSWERED:
+            info.connect_time = self.connect_time
+        else:
+            info.start_time = self.start_time
+        return info
+
+    def move(self, state: LegState, now: float, *, reason: str | None = None,
+             reason_code: int | None = None) -> CallInfo | None:
+        """Apply one transition; the new snapshot, or None when ``state`` is the current one."""
+        old = self.state
+        if state is old:
+            return None
+        if state not in TRANSITIONS[old]:
+            raise LegStateError(f"leg {self.call.id}/{self.call.tag}: {old} -> {state} is not a transition")
+        self.state = state
+        if state in _ANSWERED and self.connect_time is None:
+            self.connect_time = now
+        elif state is LegState.TERMINATED:
+            self.end_time = now
+            self.reason = reason
+            self.reason_code = reason_code
+        info = self.info = self.snapshot()
+        logger.debug("leg %s/%s: %s -> %s", self.call.id, self.call.tag, old, state)
+        return info
+
+    def account_keys(self) -> tuple[int | None, int | None]:
+        """(i_account, i_customer) the leg is billed to: the phone's own account."""
+        party = self.caller if self.type == "outgoing" else self.callee
+        return party.i_account, party.i_customer
+
+
+Publish = Callable[[CallInfo], None]
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """The legs of one call; ``id`` is leg A's Call-ID (the id every leg shows)."""
+
+    id: str
+    publish: Publish
+    legs: list[Leg] = field(default_factory=list)
+    on_ended: Callable[[Call], None] | None = None
+    ended: bool = False
+
+    def add_leg(self, *, tag: str, sip_call_id: str, type: LegType, caller: Party, callee: Party,
+                transport_id: str, now: float, leg_id: str | None = None) -> Leg:
+        """A new leg in ``trying``; its first snapshot is published. ``leg_id`` is the id the leg
+        shows when it is not the call's (originate's leg B: ``id + "~10"``)."""
+        if self.ended:
+            raise LegStateError(f"call {self.id} has ended")
+        leg = Leg(call=CallId(leg_id or self.id, tag), sip_call_id=sip_call_id, type=type, caller=caller, callee=callee,
+                  transport_id=transport_id, start_time=now)
+        self.legs.append(leg)
+        leg.info = leg.snapshot()
+        self.publish(leg.info)
+        return leg
+
+    def move(self, leg: Leg, state: LegState, now: float, *, reason: str | None = None,
+             reason_code: int | None = None) -> bool:
+        """Move ``leg`` and publish its snapshot; False when it was already in ``state``.
+
+        When the last live leg terminates the call ends (``on_ended`` once).
+        """
+        info = leg.move(state, now, reason=reason, reason_code=reason_code)
+        if info is None:
+            return False
+        self.publish(info)
+        if state is LegState.TERMINATED and not self.ended and all(x.terminated for x in self.legs):
+            self.ended = True
+            if self.on_ended is not None:
+                self.on_ended(self)
+        return True
+
+    def terminate(self, leg: Leg, now: float, reason: str, reason_code: int | None = None) -> bool:
+        if leg.terminated:
+            return False
+        return self.move(leg, LegState.TERMINATED, now, reason=reason, reason_code=reason_code)
+
+    @property
+    def first_leg(self) -> Leg | None:
+        return self.legs[0] if self.legs else None
+
+    def cdrs(self) -> list[Cdr]:
+        """One record for the call (``leg_tag`` None), then one per leg; call after it ended."""
+        out: list[Cdr] = []
+        if not self.legs:
+            return out
+        first = self.legs[0]
+        end = max((x.end_time or x.start_time) for x in self.legs)
+        connects = [x.connect_time for x in self.legs if x.connect_time is not None]
+        connect = min(connects) if connects else None
+        # The call's outcome is the leg A's (what the caller experienced).
+        i_account, i_customer = first.account_keys()
+        if i_account is None:
+            for leg in self.legs[1:]:
+                i_account, i_customer = leg.account_keys()
+                if i_account is not None:
+                    break
+        out.append(Cdr(call_id=self.id, leg_tag=None, caller=first.caller.id, callee=first.callee.id,
+                       start_time=first.start_time, end_time=end, i_account=i_account, i_customer=i_customer,
+                       connect_time=connect, duration=(end - connect) if connect is not None else 0.0,
+                       disconnect_reason=first.reason or "", sip_code=first.reason_code))
+        for leg in self.legs:
+            leg_end = leg.end_time if leg.end_time is not None else end
+            i_account, i_customer = leg.account_keys()
+            out.append(Cdr(call_id=self.id, leg_tag=leg.tag, caller=leg.caller.id, callee=leg.callee.id,
+                           start_time=leg.start_time, end_time=leg_end, i_account=i_account,
+                           i_customer=i_customer, connect_time=leg.connect_time,
+                           duration=(leg_end - leg.connect_time) if leg.connect_time is not None else 0.0,
+                           disconnect_reason=leg.reason or "", sip_code=leg.reason_code))
+        return out
+
+
+class CallRegistry:
+    """Live calls and legs, by id and by ``(id, tag)``; the publish hook of every call.
+
+    ``publish`` (the hub's) receives every snapshot after the index is updated, so a
+    ``get_sip_calls_list`` answered from here never lags a notification.
+    """
+
+    __slots__ = ("_calls", "_legs", "_publish", "on_call_ended")
+
+    def __init__(self, publish: Publish | None = None,
+                 on_call_ended: Callable[[Call], None] | None = None) -> None:
+        self._calls: dict[str, Call] = {}
+        self._legs: dict[tuple[str, str], Leg] = {}
+        self._publish = publish
+        self.on_call_ended = on_call_ended
+
+    def set_publish(self, publish: Publish | None) -> None:
+        self._publish = publish
+
+    def new_call(self, call_id: str) -> Call:
+        if call_id in self._calls:
+            raise ValueError(f"call {call_id} exists")
+        call = Call(call_id, self.published, on_ended=self._ended)
+        self._calls[call_id] = call
+        return call
+
+    def published(self, info: CallInfo) -> None:
+        call = info.call
+        key = (call.id, call.tag or "")
+        if info.state is CallState.TERMINATED:
+            self._legs.pop(key, None)
+        elif key not in self._legs:
+            owner = self._calls.get(call.base_id)
+            if owner is not None:
+                for leg in owner.legs:
+                    if leg.call == call:
+                        self._legs[key] = leg
+                        break
+        publish = self._publish
+        if publish is not None:
+            try:
+                publish(info)
+            except Exception:
+                # A failing subscriber side must never break the SIP side.
+                logger.exception("publishing %s/%s failed", call.id, call.tag)
+
+    def _ended(self, call: Call) -> None:
+        self._calls.pop(call.id, None)
+        for leg in call.legs:
+            self._legs.pop((leg.call.id, leg.tag), None)
+        if self.on_call_ended is not None:
+            self.on_call_ended(call)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def call(self, call_id: str) -> Call | None:
+        return self._calls.get(call_id)
+
+    def leg(self, call_id: str, tag: str) -> Leg | None:
+        return self._legs.get((call_id, tag))
+
+    def legs_of(self, call_id: str) -> list[Leg]:
+        """Live legs showing ``call_id`` (originate's ``id~10`` leg is found by its own id)."""
+        call = self._calls.get(CallId(call_id).base_id)
+        if call is None:
+            return []
+        return [x for x in call.legs if not x.terminated and x.call.id == call_id]
+
+    def live_legs(self) -> Iterator[Leg]:
+        return iter(list(self._legs.values()))
+
+    def snapshots(self, keys: Iterable[RoutingKey] | None = None) -> list[CallInfo]:
+        """The latest snapshot of every live leg, or of those carrying any of ``keys``."""
+        wanted = None if keys is None else set(keys)
+        out: list[CallInfo] = []
+        for leg in self._legs.values():
+            info = leg.info
+            if info is None:
+                continue
+            if wanted is None or not wanted.isdisjoint(info.routing_keys()):
+                out.append(info)
+        return out
+
+    def calls(self) -> list[Call]:
+        return list(self._calls.values())
+
+    def __len__(self) -> int:
+        return len(self._calls)

@@ -1,0 +1,1 @@
+"""The WebSocket transport: frames in and out of the API dispatcher."""

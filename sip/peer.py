@@ -1,0 +1,28 @@
+"""Who sent a message or where one goes: a transport name and an address.
+
+Its own module so that pure code (routing decisions, authentication, the
+registrar) can name a peer without importing the socket adapters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, frozen=True)
+class Peer:
+    """The far end of one message: transport name and address."""
+
+    transport: str  # "UDP", "TCP" or "TLS"
+    host: str
+    port: int
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "UDP"
+
+    def __str__(self) -> str:
+        return f"{self.transport.lower()}:{self.host}:{self.port}"
