@@ -39,8 +39,8 @@ from callcontrol.b2b.call import (
 )
 from callcontrol.b2b.routing import Route, RouteKind, dialled_number
 from callcontrol.b2b.sides import Side, UacSide, UasSide
-from callcontrol.model.callinfo import Party, routing_keys
-from callcontrol.model.calls import Leg, LegState
+from callcontrol.model.callinfo import CallState, Party, routing_keys
+from callcontrol.model.calls import Leg
 from ivr.moh import MohUnavailable
 from sip.dialog import DialogError, new_call_id
 from sip.errors import SipParseError
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_TALKING = frozenset({LegState.CONNECTED, LegState.HELD, LegState.HOLDING})
-_RINGING = frozenset({LegState.RINGING, LegState.EARLY})
+_TALKING = frozenset({CallState.CONNECTED, CallState.HELD, CallState.HOLDING})
+_RINGING = frozenset({CallState.RINGING, CallState.EARLY})
 
 
 def phone_party(leg: Leg) -> Party:
@@ -195,7 +195,7 @@ class CallActions:
         self._talking(side)
         partner = self._partner(side)
         bcall = side.call
-        if side.leg.state is LegState.HOLDING or bcall.server_hold is not None:
+        if side.leg.state is CallState.HOLDING or bcall.server_hold is not None:
             raise WrongParameters.field("params.call", "call is already on hold")
         self._remote_control(side, "hold", lambda: None if partner.ended else self._server_hold(side, partner))
 
@@ -206,9 +206,9 @@ class CallActions:
         # The states move when each phone has answered its re-INVITE: a console acting on
         # "holding" must not race the re-INVITE still in flight.
         bcall.reinvite(holder, media.redirect(holder.index, Direction.INACTIVE),
-                       lambda ok: bcall.move(holder, LegState.HOLDING))
+                       lambda ok: bcall.move(holder, CallState.HOLDING))
         bcall.reinvite(held, media.redirect(held.index, Direction.SENDONLY),
-                       lambda ok: bcall.move(held, LegState.HELD))
+                       lambda ok: bcall.move(held, CallState.HELD))
         media.relay.pause(media.endpoint(holder.index))
         try:
             self.b2b.leg_media(held).start_moh()
@@ -222,7 +222,7 @@ class CallActions:
         if hold is not None and side in hold:
             self._server_unhold(bcall)
             return
-        if side.leg.state is not LegState.HOLDING:
+        if side.leg.state is not CallState.HOLDING:
             raise WrongParameters.field("params.call", f"leg is {side.leg.state}, not holding")
         partner = self._partner(side)
         self._remote_control(side, "talk",
@@ -239,7 +239,7 @@ class CallActions:
         for side in (one, two):
             if not side.ended and side.call is bcall:
                 bcall.reinvite(side, media.redirect(side.index, Direction.SENDRECV),
-                               lambda ok, side=side: side.call.move(side, LegState.CONNECTED))
+                               lambda ok, side=side: side.call.move(side, CallState.CONNECTED))
 
     @staticmethod
     def _clear_hold(bcall: B2bCall) -> None:
@@ -291,7 +291,7 @@ class CallActions:
             bcall.seat(new)
             if not transferee.ended:
                 bcall.reinvite(transferee, media.relay_offer(new.index, transferee.index),
-                               lambda ok: transferee.call.move(transferee, LegState.CONNECTED))
+                               lambda ok: transferee.call.move(transferee, CallState.CONNECTED))
 
         def failed(new: UacSide, status: int, phrase: str) -> None:
             logger.info("call %s: transfer to %s failed: %d %s", bcall.call.id, route.number, status, phrase)
@@ -331,7 +331,7 @@ class CallActions:
             call2._finish()
         for side, other in ((p1, p2), (p2, p1)):
             call1.reinvite(side, media1.relay_offer(other.index, side.index),
-                           lambda ok, side=side: side.call.move(side, LegState.CONNECTED))
+                           lambda ok, side=side: side.call.move(side, CallState.CONNECTED))
 
     # -- REFER from a phone -------------------------------------------------------------------
     def refer(self, side: Side, incoming: IncomingRequest) -> None:

@@ -45,8 +45,8 @@ from callcontrol.b2b.call import (
 from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.routing import Route, RouteKind, dialled_number
 from callcontrol.b2b.sides import ALLOW, SDP, Side, UasSide, has_sdp, local_contact
-from callcontrol.model.callinfo import Party, RoutingKey, routing_keys
-from callcontrol.model.calls import Call, CallRegistry, LegState
+from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
+from callcontrol.model.calls import Call, CallRegistry
 from callcontrol.store.sqlite import Cdr
 from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
@@ -405,7 +405,7 @@ class B2bua:
         response = a.incoming.respond(200, to_tag=a.tag, headers=headers, body=body)
         a.dialog.response_sent(request, response)
         bcall.start_session_timer(a, a.session_timer)
-        bcall.move(a, LegState.CONNECTED)
+        bcall.move(a, CallState.CONNECTED)
         self.stats.answered += 1
         bcall.arm_ack_watch()
         watching = self.app_watching

@@ -48,8 +48,8 @@ from callcontrol.b2b.sides import (
     has_sdp,
     local_contact,
 )
-from callcontrol.model.callinfo import Party
-from callcontrol.model.calls import Call, LegState
+from callcontrol.model.callinfo import CallState, Party
+from callcontrol.model.calls import Call
 from sip.dialog import Dialog, DialogError, DialogState, new_call_id, new_tag
 from sip.headers import quote
 from sip.message import Request, Response, make_request
@@ -174,7 +174,7 @@ class B2bCall(SessionTimers):
             control.close()
         return side.model.terminate(side.leg, self.now(), reason, code)
 
-    def move(self, side: Side, state: LegState) -> None:
+    def move(self, side: Side, state: CallState) -> None:
         if not side.ended:
             side.model.move(side.leg, state, self.now())
 
@@ -305,7 +305,7 @@ class B2bCall(SessionTimers):
                 side.allow_events = side.allow_events | allow_events(resp)
             if side.purpose is Purpose.PLACED:
                 if not self.ending and not side.ended and side.restart is None:
-                    self.move(side, LegState.EARLY if has_sdp(resp) else LegState.RINGING)
+                    self.move(side, CallState.EARLY if has_sdp(resp) else CallState.RINGING)
                 return
             a = self.a
             if self.ending or self.winner is not None or a is None or a.incoming.final_sent:
@@ -394,7 +394,7 @@ class B2bCall(SessionTimers):
                 logger.info("call %s: unreadable SDP in %d from leg B: %s", self.call.id, resp.status, exc)
                 early = False
         a.incoming.respond(resp.status, resp.reason, to_tag=a.tag, headers=headers, body=body)
-        state = LegState.EARLY if early else LegState.RINGING
+        state = CallState.EARLY if early else CallState.RINGING
         self.move(fork, state)
         self.move(a, state)
 
@@ -453,8 +453,8 @@ class B2bCall(SessionTimers):
         self.seat(side)
         self.start_session_timer(a, a.session_timer)
         self._start_uac_timer(side, resp)
-        self.move(side, LegState.CONNECTED)
-        self.move(a, LegState.CONNECTED)
+        self.move(side, CallState.CONNECTED)
+        self.move(a, CallState.CONNECTED)
         self.b2b.stats.answered += 1
         self.arm_ack_watch()
 
@@ -483,7 +483,7 @@ class B2bCall(SessionTimers):
                     side.on_fail(side, 488, "Not Acceptable Here")
                 return
         self._start_uac_timer(side, resp)
-        self.move(side, LegState.CONNECTED)
+        self.move(side, CallState.CONNECTED)
         if side.on_answer is not None:
             side.on_answer(side)
 
@@ -784,11 +784,11 @@ class B2bCall(SessionTimers):
         if self.ending or side.ended or other.ended:
             return
         if hold:
-            self.move(side, LegState.HOLDING)
-            self.move(other, LegState.HELD)
-        elif side.leg.state is not LegState.CONNECTED or other.leg.state is not LegState.CONNECTED:
-            self.move(side, LegState.CONNECTED)
-            self.move(other, LegState.CONNECTED)
+            self.move(side, CallState.HOLDING)
+            self.move(other, CallState.HELD)
+        elif side.leg.state is not CallState.CONNECTED or other.leg.state is not CallState.CONNECTED:
+            self.move(side, CallState.CONNECTED)
+            self.move(other, CallState.CONNECTED)
 
     # -- requests the server itself sends in a dialog -----------------------------------------
     def reinvite(self, side: Side, body: bytes, done: Callable[[bool], None] | None = None, *,

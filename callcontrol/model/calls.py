@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, RoutingKey
@@ -31,31 +30,21 @@ logger = logging.getLogger(__name__)
 LegType = Literal["incoming", "outgoing"]
 
 
-class LegState(StrEnum):
-    TRYING = "trying"
-    RINGING = "ringing"
-    EARLY = "early"
-    CONNECTED = "connected"
-    HELD = "held"
-    HOLDING = "holding"
-    TERMINATED = "terminated"
-
-
-_ANSWERED = frozenset({LegState.CONNECTED, LegState.HELD, LegState.HOLDING})
+_ANSWERED = frozenset({CallState.CONNECTED, CallState.HELD, CallState.HOLDING})
 
 # The only place where leg states change. Ringing and early alternate (a 183 with
 # SDP after a 180, or a fork ringing after another sent early media).
-TRANSITIONS: dict[LegState, frozenset[LegState]] = {
-    LegState.TRYING: frozenset({LegState.RINGING, LegState.EARLY, LegState.CONNECTED, LegState.TERMINATED}),
-    LegState.RINGING: frozenset({LegState.EARLY, LegState.CONNECTED, LegState.TERMINATED}),
-    LegState.EARLY: frozenset({LegState.RINGING, LegState.CONNECTED, LegState.TERMINATED}),
-    LegState.CONNECTED: frozenset({LegState.HELD, LegState.HOLDING, LegState.TERMINATED}),
-    LegState.HELD: frozenset({LegState.CONNECTED, LegState.HOLDING, LegState.TERMINATED}),
-    LegState.HOLDING: frozenset({LegState.CONNECTED, LegState.HELD, LegState.TERMINATED}),
-    LegState.TERMINATED: frozenset(),
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    CallState.TRYING: frozenset({CallState.RINGING, CallState.EARLY, CallState.CONNECTED, CallState.TERMINATED}),
+    CallState.RINGING: frozenset({CallState.EARLY, CallState.CONNECTED, CallState.TERMINATED}),
+    CallState.EARLY: frozenset({CallState.RINGING, CallState.CONNECTED, CallState.TERMINATED}),
+    CallState.CONNECTED: frozenset({CallState.HELD, CallState.HOLDING, CallState.TERMINATED}),
+    CallState.HELD: frozenset({CallState.CONNECTED, CallState.HOLDING, CallState.TERMINATED}),
+    CallState.HOLDING: frozenset({CallState.CONNECTED, CallState.HELD, CallState.TERMINATED}),
+    CallState.TERMINATED: frozenset(),
 }
-
-_WIRE_STATE: dict[LegState, CallState] = {s: CallState(s.value) for s in LegState}
+# SPEC's queued/dequeued are wire states of call queues, which legs do not enter yet.
+LEG_STATES: tuple[CallState, ...] = tuple(TRANSITIONS)
 
 
 class LegStateError(RuntimeError):
@@ -74,7 +63,7 @@ class Leg:
     callee: Party
     transport_id: str
     start_time: float
-    state: LegState = LegState.TRYING
+    state: CallState = CallState.TRYING
     connect_time: float | None = None
     end_time: float | None = None
     reason: str | None = None
@@ -93,12 +82,12 @@ class Leg:
 
     @property
     def terminated(self) -> bool:
-        return self.state is LegState.TERMINATED
+        return self.state is CallState.TERMINATED
 
     @property
     def in_progress(self) -> bool:
         """Not answered and not ended: a CANCEL or a final error still applies."""
-        return self.state in (LegState.TRYING, LegState.RINGING, LegState.EARLY)
+        return self.state in (CallState.TRYING, CallState.RINGING, CallState.EARLY)
 
     def duration(self, now: float) -> int:
         """Whole seconds connected (0 when never answered)."""
@@ -109,9 +98,9 @@ class Leg:
 
     def snapshot(self) -> CallInfo:
         state = self.state
-        info = CallInfo(call=self.call, state=_WIRE_STATE[state], transport_id=self.transport_id,
+        info = CallInfo(call=self.call, state=state, transport_id=self.transport_id,
                         type=self.type, caller=self.caller, callee=self.callee)
-        if state is LegState.TERMINATED:
+        if state is CallState.TERMINATED:
             info.duration = self.duration(self.end_time or 0.0)
             info.reason = self.reason
             info.reason_code = self.reason_code
@@ -121,18 +110,18 @@ class Leg:
             info.start_time = self.start_time
         return info
 
-    def move(self, state: LegState, now: float, *, reason: str | None = None,
+    def move(self, state: CallState, now: float, *, reason: str | None = None,
              reason_code: int | None = None) -> CallInfo | None:
         """Apply one transition; the new snapshot, or None when ``state`` is the current one."""
         old = self.state
         if state is old:
             return None
-        if state not in TRANSITIONS[old]:
+        if state not in TRANSITIONS.get(old, ()):
             raise LegStateError(f"leg {self.call.id}/{self.call.tag}: {old} -> {state} is not a transition")
         self.state = state
         if state in _ANSWERED and self.connect_time is None:
             self.connect_time = now
-        elif state is LegState.TERMINATED:
+        elif state is CallState.TERMINATED:
             self.end_time = now
             self.reason = reason
             self.reason_code = reason_code
@@ -172,7 +161,7 @@ class Call:
         self.publish(leg.info)
         return leg
 
-    def move(self, leg: Leg, state: LegState, now: float, *, reason: str | None = None,
+    def move(self, leg: Leg, state: CallState, now: float, *, reason: str | None = None,
              reason_code: int | None = None) -> bool:
         """Move ``leg`` and publish its snapshot; False when it was already in ``state``.
 
@@ -182,7 +171,7 @@ class Call:
         if info is None:
             return False
         self.publish(info)
-        if state is LegState.TERMINATED and not self.ended and all(x.terminated for x in self.legs):
+        if state is CallState.TERMINATED and not self.ended and all(x.terminated for x in self.legs):
             self.ended = True
             if self.on_ended is not None:
                 self.on_ended(self)
@@ -191,7 +180,7 @@ class Call:
     def terminate(self, leg: Leg, now: float, reason: str, reason_code: int | None = None) -> bool:
         if leg.terminated:
             return False
-        return self.move(leg, LegState.TERMINATED, now, reason=reason, reason_code=reason_code)
+        return self.move(leg, CallState.TERMINATED, now, reason=reason, reason_code=reason_code)
 
     @property
     def first_leg(self) -> Leg | None:

@@ -7,7 +7,8 @@ from websockets.asyncio.client import connect
 
 from callcontrol.api.b2bua_backend import B2buaBackend
 from callcontrol.directory.service import Directory
-from callcontrol.model.calls import CallRegistry, LegState
+from callcontrol.model.callinfo import CallState
+from callcontrol.model.calls import CallRegistry
 from callcontrol.ws.hub import start_hub
 from tests.unit.hub_harness import (
     TRANSPORT,
@@ -26,7 +27,7 @@ async def test_list_from_registry_and_commands_without_a_b2bua_are_disabled_not_
         ours = registry.new_call("c1@h")
         a = ours.add_leg(tag="ta", sip_call_id="c1@h", type="outgoing", caller=party(directory, i_account=1),
                          callee=party(directory, i_account=2), transport_id=TRANSPORT, now=1.7e9)
-        ours.move(a, LegState.CONNECTED, 1.7e9 + 1)
+        ours.move(a, CallState.CONNECTED, 1.7e9 + 1)
         other = registry.new_call("c2@h")  # customer 3's call: invisible to demo-corp
         other.add_leg(tag="tx", sip_call_id="c2@h", type="outgoing", caller=party(directory, i_account=5),
                       callee=party(directory, i_account=5), transport_id=TRANSPORT, now=1.7e9)
@@ -44,7 +45,7 @@ async def test_list_from_registry_and_commands_without_a_b2bua_are_disabled_not_
             resp = await client.cc("terminate_call", ref)
             assert error_code(resp) == "sip.call_control_disabled"
             assert resp["error"]["details"]["reason"] == "no B2BUA attached"
-            assert a.state is LegState.CONNECTED  # nothing pretended to happen
+            assert a.state is CallState.CONNECTED  # nothing pretended to happen
             foreign = await client.cc("hold_call", {"call": {"id": "c2@h", "tag": "tx"}})
             assert error_code(foreign) in ("sip.call_not_found", "sip.call_control_disabled")
             originate = await client.cc("originate_advanced_call",

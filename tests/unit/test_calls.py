@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from callcontrol.model.callinfo import CallInfo, CallState, Party
-from callcontrol.model.calls import TRANSITIONS, Call, CallRegistry, Leg, LegState, LegStateError
+from callcontrol.model.calls import LEG_STATES, TRANSITIONS, Call, CallRegistry, Leg, LegStateError
 
 ALICE = Party(id="1001", account_id="1001", i_account=1, i_customer=1, i_main_office=1)
 BOB = Party(id="1002", account_id="1002", i_account=2, i_customer=1, i_main_office=1)
@@ -25,26 +25,26 @@ def add_b(call: Call, now: float = 100.5) -> Leg:
                         transport_id="127.0.0.1:5060", now=now)
 
 
-def leg_in(state: LegState) -> tuple[Call, Leg, list[CallInfo]]:
+def leg_in(state: CallState) -> tuple[Call, Leg, list[CallInfo]]:
     """A leg brought to ``state`` along allowed transitions."""
     published: list[CallInfo] = []
     call = new_call(published)
     leg = add_a(call)
     path = {
-        LegState.TRYING: [],
-        LegState.RINGING: [LegState.RINGING],
-        LegState.EARLY: [LegState.EARLY],
-        LegState.CONNECTED: [LegState.CONNECTED],
-        LegState.HELD: [LegState.CONNECTED, LegState.HELD],
-        LegState.HOLDING: [LegState.CONNECTED, LegState.HOLDING],
-        LegState.TERMINATED: [LegState.TERMINATED],
+        CallState.TRYING: [],
+        CallState.RINGING: [CallState.RINGING],
+        CallState.EARLY: [CallState.EARLY],
+        CallState.CONNECTED: [CallState.CONNECTED],
+        CallState.HELD: [CallState.CONNECTED, CallState.HELD],
+        CallState.HOLDING: [CallState.CONNECTED, CallState.HOLDING],
+        CallState.TERMINATED: [CallState.TERMINATED],
     }[state]
     for step in path:
         call.move(leg, step, 101.0)
     return call, leg, published
 
 
-ALL_PAIRS = [(old, new) for old in LegState for new in LegState if new is not old]
+ALL_PAIRS = [(old, new) for old in LEG_STATES for new in LEG_STATES if new is not old]
 
 
 def test_first_snapshot_is_trying_with_start_time() -> None:
@@ -62,7 +62,7 @@ def test_first_snapshot_is_trying_with_start_time() -> None:
 
 
 @pytest.mark.parametrize(("old", "new"), ALL_PAIRS, ids=[f"{o}->{n}" for o, n in ALL_PAIRS])
-def test_every_transition_is_one_snapshot_or_refused(old: LegState, new: LegState) -> None:
+def test_every_transition_is_one_snapshot_or_refused(old: CallState, new: CallState) -> None:
     call, leg, published = leg_in(old)
     before = len(published)
     if new in TRANSITIONS[old]:
@@ -77,8 +77,8 @@ def test_every_transition_is_one_snapshot_or_refused(old: LegState, new: LegStat
         assert leg.state is old
 
 
-@pytest.mark.parametrize("state", list(LegState))
-def test_same_state_is_not_a_change(state: LegState) -> None:
+@pytest.mark.parametrize("state", LEG_STATES)
+def test_same_state_is_not_a_change(state: CallState) -> None:
     call, leg, published = leg_in(state)
     before = len(published)
     assert call.move(leg, state, 103.0) is False
@@ -86,10 +86,10 @@ def test_same_state_is_not_a_change(state: LegState) -> None:
 
 
 def test_connect_time_set_once_and_kept_through_hold() -> None:
-    call, leg, published = leg_in(LegState.RINGING)
-    call.move(leg, LegState.CONNECTED, 110.0)
-    call.move(leg, LegState.HOLDING, 120.0)
-    call.move(leg, LegState.CONNECTED, 130.0)
+    call, leg, published = leg_in(CallState.RINGING)
+    call.move(leg, CallState.CONNECTED, 110.0)
+    call.move(leg, CallState.HOLDING, 120.0)
+    call.move(leg, CallState.CONNECTED, 130.0)
     assert leg.connect_time == 110.0
     assert [p.connect_time for p in published[-3:]] == [110.0, 110.0, 110.0]
     assert published[-2].to_wire()["state"] == "holding"
@@ -97,7 +97,7 @@ def test_connect_time_set_once_and_kept_through_hold() -> None:
 
 
 def test_terminated_carries_duration_reason_and_code() -> None:
-    call, leg, published = leg_in(LegState.CONNECTED)  # connected at 101.0
+    call, leg, published = leg_in(CallState.CONNECTED)  # connected at 101.0
     call.terminate(leg, 143.9, "caller hung up")
     wire = published[-1].to_wire()
     assert wire["state"] == "terminated"
@@ -109,7 +109,7 @@ def test_terminated_carries_duration_reason_and_code() -> None:
 
 
 def test_unanswered_termination_has_zero_duration_and_code() -> None:
-    call, leg, published = leg_in(LegState.RINGING)
+    call, leg, published = leg_in(CallState.RINGING)
     call.terminate(leg, 105.0, "Busy Here", 486)
     assert (published[-1].duration, published[-1].reason_code) == (0, 486)
 
@@ -141,7 +141,7 @@ def test_registry_indexes_live_legs_and_forwards_snapshots() -> None:
     assert {x.call.tag for x in registry.snapshots()} == {"ta", "tb"}
     assert [x.call.tag for x in registry.snapshots([("i_account", 2)])] == ["ta"]
     assert registry.snapshots([("i_account", 99)]) == []
-    call.move(a, LegState.CONNECTED, 101.0)
+    call.move(a, CallState.CONNECTED, 101.0)
     assert registry.leg("c1@host", "ta").info.state == CallState.CONNECTED  # type: ignore[union-attr]
     call.terminate(a, 102.0, "caller hung up")
     assert registry.leg("c1@host", "ta") is None
@@ -163,7 +163,7 @@ def test_registry_survives_a_failing_publisher() -> None:
     registry = CallRegistry(broken)
     call = registry.new_call("c1@host")
     leg = add_a(call)
-    assert call.move(leg, LegState.RINGING, 101.0)
+    assert call.move(leg, CallState.RINGING, 101.0)
     assert registry.leg("c1@host", "ta") is leg
 
 
@@ -171,9 +171,9 @@ def test_cdrs_one_per_call_and_leg() -> None:
     published: list[CallInfo] = []
     call = new_call(published)
     a, b = add_a(call, 100.0), add_b(call, 100.5)
-    call.move(b, LegState.RINGING, 101.0)
-    call.move(b, LegState.CONNECTED, 103.0)
-    call.move(a, LegState.CONNECTED, 103.0)
+    call.move(b, CallState.RINGING, 101.0)
+    call.move(b, CallState.CONNECTED, 103.0)
+    call.move(a, CallState.CONNECTED, 103.0)
     call.terminate(b, 133.0, "callee hung up")
     call.terminate(a, 133.0, "callee hung up")
     whole, cdr_a, cdr_b = call.cdrs()

@@ -24,7 +24,7 @@ from callcontrol.b2b.leg_media import (
     parse_info_dtmf,
 )
 from callcontrol.model.callinfo import CallInfo, CallState, Party
-from callcontrol.model.calls import Call, Leg, LegState
+from callcontrol.model.calls import Call, Leg
 from ivr.au import write_au
 from ivr.dtmf import generate_event_packets
 from ivr.endpoint import MediaEndpoint
@@ -186,7 +186,7 @@ def make_leg() -> tuple[Call, Leg]:
                        caller=Party(id="1001", account_id="1001", i_account=1, i_customer=1, i_main_office=1),
                        callee=Party(id="7000", i_ivr_an=1, i_customer=1), transport_id="127.0.0.1:5060",
                        now=1000.0)
-    call.move(leg, LegState.CONNECTED, 1001.0)
+    call.move(leg, CallState.CONNECTED, 1001.0)
     return call, leg
 
 
@@ -586,7 +586,7 @@ async def test_close_while_fetching_plays_nothing(rig: Rig) -> None:
 
 
 async def test_events_of_a_terminated_leg_are_dropped(rig: Rig) -> None:
-    rig.leg.move(LegState.TERMINATED, 1002.0, reason="normal")
+    rig.leg.move(CallState.TERMINATED, 1002.0, reason="normal")
     rig.media.start_dtmf()
     assert rig.media.sip_info("application/dtmf", b"1")
     await rig.media.play_prompt(rig.url("one"))
