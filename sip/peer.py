@@ -26,3 +26,10 @@ class Peer:
 
     def __str__(self) -> str:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
+
+
+def parse_peer(uri_host: str, port: int | None, transport: str | None) -> Peer:
+    """A Peer for a host/port/transport taken from a URI (no DNS: IPs and localhost)."""
+    host = "127.0.0.1" if uri_host == "localhost" else uri_host.strip("[]")
+    t = (transport or "udp").upper()
+    return Peer(t if t in ("UDP", "TCP", "TLS") else "UDP", host, port or 5060)
