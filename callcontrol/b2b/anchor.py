@@ -27,18 +27,14 @@ from ivr.endpoint import MediaEndpoint
 from ivr.payload import TELEPHONE_EVENT, PayloadFacts
 from ivr.ports import PortPairAllocator
 from ivr.relay import Relay
-from sip.sdp import (
-    Direction,
+from sip.offer_answer import (
     MediaFacts,
-    SdpParseError,
-    SessionDescription,
     make_answer,
     make_offer,
     negotiated_media,
-    next_version,
-    parse_sdp,
     rewrite_media_address,
 )
+from sip.sdp import Direction, SdpParseError, SessionDescription, next_version, parse_sdp
 
 logger = logging.getLogger(__name__)
 

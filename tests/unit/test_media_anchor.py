@@ -8,7 +8,8 @@ import pytest
 from callcontrol.b2b.anchor import A, B, MediaAnchor, payload_facts
 from ivr.ports import PortPairAllocator
 from ivr.rtp import build_rtp, parse_rtp
-from sip.sdp import Direction, negotiated_media, parse_sdp
+from sip.offer_answer import negotiated_media
+from sip.sdp import Direction, parse_sdp
 
 HOST = "127.0.0.1"
 TIMEOUT = 2.0

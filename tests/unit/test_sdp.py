@@ -9,6 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sip import sdp as sdp_module
+from sip.offer_answer import (
+    answer_direction,
+    make_answer,
+    make_offer,
+    negotiated_media,
+    rewrite_media_address,
+)
 from sip.sdp import (
     MAX_MEDIA,
     MAX_SDP_LINES,
@@ -26,14 +33,9 @@ from sip.sdp import (
     SdpParseError,
     SessionDescription,
     Timing,
-    answer_direction,
-    make_answer,
-    make_offer,
-    negotiated_media,
     next_version,
     parse_rtpmap,
     parse_sdp,
-    rewrite_media_address,
 )
 
 
