@@ -15,7 +15,8 @@ from aiohttp import web
 
 from callcontrol.access.registrar import Registrar
 from callcontrol.access.sip_auth import RequestAuthenticator
-from callcontrol.api.b2bua_backend import B2buaBackend
+from callcontrol.actions.engine import B2buaEngine
+from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, route
 from callcontrol.config import Config
@@ -48,6 +49,7 @@ class Server:
         self.listeners: list[str] = []
         self.registry = CallRegistry()
         self.directory: Directory | None = None
+        self.api: CallControlApi | None = None
         self.hub: Hub | None = None
         self.registrar: Registrar | None = None
         self.b2bua: B2bua | None = None
@@ -62,11 +64,11 @@ class Server:
                 raise OSError(f"tls:{listen.host}:{listen.port}: TLS needs a certificate (not configured)")
             host, port = await self.ua.listen(listen.transport, listen.host, listen.port)
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
-        transport_ids = {f"{h}:{p}" for h, p in (t.local for t in self.ua.transports.values())}
-        backend = B2buaBackend(self.registry, transport_ids)
+        # The engine is attached once the B2BUA exists; until then commands answer "disabled".
+        self.api = api = CallControlApi(directory=directory, registry=self.registry)
         ws_host, ws_port = cfg.ws_listen
-        self.hub = await start_hub(ws_host, ws_port, directory=directory, backend=backend, ssl=self._ws_ssl())
-        self.registry.set_publish(self.hub.publish)
+        self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())
+        self.registry.set_publish(api.publish)
         scheme = "wss" if cfg.ws_certfile else "ws"
         self.listeners.append(f"WebSocket API on {scheme}://{ws_host}:{self.hub.port}/ws")
         # Every request asks whether its source (Via host and packet source) is trusted; parsing
@@ -87,9 +89,8 @@ class Server:
                                    ivr_fallback_url=cfg.ivr_fallback_url,
                                    ivr_fallback_seconds=cfg.ivr_fallback_seconds))
         self.b2bua.fetcher = self.prompts = PromptFetcher()
-        hub = self.hub
-        self.b2bua.app_watching = lambda key: hub.router.subscriber_count(key) > 0
-        backend.attach(self.b2bua)
+        self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
+        api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
         await self._start_http()
 

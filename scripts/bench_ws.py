@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the WebSocket JSON-RPC hub: request latency and notification fan-out.
 
-    python scripts/bench_ws.py                      # hub in a child process (demo directory, memory backend)
+    python scripts/bench_ws.py                      # hub in a child process (demo directory, memory engine)
     python scripts/bench_ws.py --same-process       # hub on this event loop (client cost included)
     python scripts/bench_ws.py --url ws://127.0.0.1:8445/ws --login admin --password admin-pass
 
@@ -79,8 +79,8 @@ def _verdict(ok: bool) -> str:
 @dataclass
 class LocalHub:
     hub: Any
+    api: Any
     directory: Any
-    backend: Any
 
     async def publish(self, count: int, batch: int, queue_high: int) -> float:
         """Publish ``count`` snapshots as fast as subscribers' queues allow; returns seconds."""
@@ -89,12 +89,13 @@ class LocalHub:
         keys = routing_keys(self.directory, i_account=1)
         caller = Party(id="1001", account_id="1001", display_id="1001", **keys)
         callee = Party(id="5550100", display_id="5550100")
+        api = self.api
         hub = self.hub
         states = (CallState.TRYING, CallState.RINGING, CallState.CONNECTED, CallState.TERMINATED)
         now = time.time()
         start = time.perf_counter()
         for i in range(count):
-            hub.publish(CallInfo(call=CallId(f"bench-{i // 4}@127.0.0.1", "a"), state=states[i % 4],
+            api.publish(CallInfo(call=CallId(f"bench-{i // 4}@127.0.0.1", "a"), state=states[i % 4],
                                  transport_id="127.0.0.1:5060", type="outgoing", caller=caller, callee=callee,
                                  start_time=now, connect_time=now, duration=0))
             if i % batch == batch - 1:
@@ -110,16 +111,19 @@ class LocalHub:
 
 
 async def start_local_hub(data_dir: Path) -> LocalHub:
-    from callcontrol.api.memory_backend import MemoryBackend
+    from callcontrol.api.memory_engine import MemoryEngine
+    from callcontrol.api.service import CallControlApi
     from callcontrol.directory.service import Directory
+    from callcontrol.model.calls import CallRegistry
     from callcontrol.ws.hub import start_hub
 
     directory = await Directory.open(data_dir)
-    backend = MemoryBackend()
-    hub = await start_hub("127.0.0.1", 0, directory=directory, backend=backend, ping_interval=None,
-                          max_inflight=256, send_queue_limit=1 << 16)
-    backend.publish = hub.publish
-    return LocalHub(hub, directory, backend)
+    registry = CallRegistry()
+    api = CallControlApi(directory=directory, registry=registry, engine=MemoryEngine(registry))
+    registry.set_publish(api.publish)
+    hub = await start_hub("127.0.0.1", 0, api=api, ping_interval=None, max_inflight=256,
+                          send_queue_limit=1 << 16)
+    return LocalHub(hub, api, directory)
 
 
 def _child_main(pipe: Pipe, data_dir: str) -> None:

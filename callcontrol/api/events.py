@@ -22,6 +22,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
+import orjson
+
+from callcontrol.api.models import NOTIFICATION_EVENT
 from callcontrol.model.callinfo import RoutingKey
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,12 @@ def notification_tail(call_info_json: bytes) -> bytes:
 
 def notification_frame(seq: int, tail: bytes) -> bytes:
     return b"".join((NOTIFICATION_HEAD, b"%d" % seq, tail))
+
+
+def overflow_frame(reason: str, last_seq: int) -> bytes:
+    """The notice a connection gets when it is cut off; ``last_seq``: the newest seq numbered so far."""
+    return orjson.dumps({"action": "overflow", "event": NOTIFICATION_EVENT,
+                         "result": {"reason": reason, "last_seq": last_seq}})
 
 
 class FeedSink(Protocol):

@@ -1,10 +1,14 @@
 """The JSON-RPC API surface: error codes, request/result models, JSON Schema.
 
 Everything a client may send is described here as a pydantic v2 model, one
-per method; the hub validates ``params`` with them and nothing past the hub
+per method; the dispatcher validates ``params`` with them and nothing past it
 sees raw JSON. Result and notification models exist for the schema export
-and for clients; the server encodes results directly (the notification path
-never goes through pydantic).
+(``callcontrol.api.methods.api_schema``) and for clients; the server encodes
+results directly (the notification path never goes through pydantic).
+
+``SipCallerInfo`` and ``SipCallInfo`` describe the JSON that
+``callcontrol.model.callinfo`` encodes; their field names are checked against
+that module's wire field lists at import, and their value types come from it.
 
 Error codes are those of SPEC.md; ``auth.*`` and ``session.resync_required``
 are ours (PortaSIP answers faults there).
@@ -12,13 +16,22 @@ are ours (PortaSIP answers faults there).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
+
+from callcontrol.model import callinfo as wire
+from callcontrol.model.callinfo import (
+    CALL_INFO_WIRE_FIELDS,
+    PARTY_WIRE_FIELDS,
+    ROUTING_KEYS,
+    CallEvent,
+    CallState,
+    DtmfMethod,
+    LegType,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -248,9 +261,6 @@ class ResumeParams(_Model):
     last_seq: Annotated[int, BeforeValidator(_id_value), Field(ge=0, le=MAX_ID)]
 
 
-ROUTING_KEYS: tuple[str, ...] = ("i_account", "i_customer", "i_main_office", "i_ivr_an")
-
-
 class _KeyedParams(_Model):
     i_account: UnsignedId | None = None
     i_customer: UnsignedId | None = None
@@ -401,8 +411,8 @@ class QueueInfo(_Model):
     operators: int
 
 
-CallState = Literal["trying", "ringing", "early", "connected", "held", "holding", "terminated", "queued",
-                    "dequeued"]
+# The enum's values as a Literal: the schema shows them inline (an enum would be a $ref).
+WireState = Literal[tuple(str(s) for s in CallState)]  # type: ignore[valid-type]
 DateTimeStr = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")]
 
 
@@ -410,19 +420,19 @@ class SipCallInfo(_Model):
     call: CallRef
     caller: SipCallerInfo
     callee: SipCallerInfo
-    state: CallState
+    state: WireState
     transport_id: str
-    type: Literal["incoming", "outgoing"]
+    type: LegType
     start_time: DateTimeStr | None = None
     connect_time: DateTimeStr | None = None
     duration: int | None = Field(None, description="seconds (terminated) or milliseconds (DTMF digit)")
     reason: str | None = None
     reason_code: int | None = None
     queue_info: QueueInfo | None = None
-    event: Literal["play_prompt_completed", "dtmf_digit_detected"] | None = None
+    event: CallEvent | None = None
     digit: str | None = None
     order: Literal[2, 3] | None = None
-    dtmf_method: Literal["rfc4733", "info", "inband"] | None = Field(
+    dtmf_method: DtmfMethod | None = Field(
         None, description="ours: which method carried the DTMF digit"
     )
 
@@ -486,84 +496,12 @@ class ErrorResponse(_Model):
     success: Literal[0] = 0
 
 
-# --------------------------------------------------------------------------- method table
+def _check_wire_fields(model: type[BaseModel], wire: tuple[str, ...]) -> None:
+    if set(model.model_fields) != set(wire):
+        raise TypeError(f"{model.__name__} does not describe the encoder's fields: "
+                        f"{sorted(set(model.model_fields) ^ set(wire))}")
 
 
-@dataclass(frozen=True, slots=True)
-class MethodSpec:
-    service: str
-    name: str
-    params: type[_Model]
-    result: type[BaseModel]
-    auth: bool = True
-    command: bool = False  # drives a call: switchable off, and ordered before its notifications
-    creates_call: bool = False  # its call is new: see callcontrol.api.ordering
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.service}.{self.name}"
-
-
-_SPECS = (
-    MethodSpec("Session", "login", LoginParams, LoginResult, auth=False),
-    MethodSpec("Session", "logout", LogoutParams, SuccessResult),
-    MethodSpec("Session", "resume", ResumeParams, ResumeResult, auth=False),
-    MethodSpec("CallControl", "enable_api_notifications", EnableApiNotificationsParams, SuccessResult),
-    MethodSpec("CallControl", "disable_api_notifications", DisableApiNotificationsParams, SuccessResult),
-    MethodSpec("CallControl", "get_sip_calls_list", GetSipCallsListParams, CallsListResult),
-    MethodSpec("CallControl", "originate_advanced_call", OriginateAdvancedCallParams, OriginateResult,
-               command=True, creates_call=True),
-    MethodSpec("CallControl", "answer_call", AnswerCallParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "terminate_call", TerminateCallParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "hold_call", HoldCallParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "unhold_call", UnholdCallParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "transfer_call", TransferCallParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "join_calls", JoinCallsParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "play_prompt", PlayPromptParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "stop_play_prompt", StopPlayPromptParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "start_dtmf_detect", StartDtmfDetectParams, SuccessResult, command=True),
-    MethodSpec("CallControl", "stop_dtmf_detect", StopDtmfDetectParams, SuccessResult, command=True),
-)
-
-METHODS: dict[tuple[str, str], MethodSpec] = {(s.service, s.name): s for s in _SPECS}
-SERVICES: frozenset[str] = frozenset(s.service for s in _SPECS)
-
-
-def api_schema() -> dict[str, Any]:
-    """A JSON Schema (draft 2020-12) document describing the whole API."""
-    models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
-    for spec in _SPECS:
-        models.append((spec.params, "validation"))
-        models.append((spec.result, "serialization"))
-    for extra in (RequestEnvelope, ErrorResponse, Notification, OverflowNotice, DryRunResult):
-        models.append((extra, "validation"))
-    refs, top = models_json_schema(models, ref_template="#/$defs/{model}")
-    defs = top.get("$defs", {})
-
-    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
-        return refs[(model, mode)]  # type: ignore[index]
-
-    methods = {}
-    for spec in _SPECS:
-        methods[spec.full_name] = {
-            "service": spec.service,
-            "method": spec.name,
-            "auth_required": spec.auth,
-            "params": ref(spec.params, "validation"),
-            "result": ref(spec.result, "serialization"),
-        }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "callcontrol WebSocket JSON-RPC API (PortaSIP Call Control compatible)",
-        "description": "Text frames, one JSON object per frame, on ws://HOST:PORT/ws and /ws/CallControl. "
-                       "Success: {cseq, result: {..., success: 1}, success: 1}; "
-                       "error: {cseq, error: {code, message, details}, success: 0}.",
-        "request": ref(RequestEnvelope, "validation"),
-        "error_response": ref(ErrorResponse, "validation"),
-        "dry_run_result": ref(DryRunResult, "validation"),
-        "notification": ref(Notification, "validation"),
-        "overflow_notice": ref(OverflowNotice, "validation"),
-        "error_codes": {str(code): msg for code, msg in ERROR_MESSAGES.items()},
-        "methods": methods,
-        "$defs": defs,
-    }
+_check_wire_fields(SipCallerInfo, PARTY_WIRE_FIELDS)
+_check_wire_fields(SipCallInfo, CALL_INFO_WIRE_FIELDS)
+_check_wire_fields(QueueInfo, tuple(wire.QueueInfo.__dataclass_fields__))

@@ -8,12 +8,17 @@ and to decide which principals may see it.
 A snapshot is encoded once (orjson) and the bytes are reused for every
 subscriber and every ``get_sip_calls_list`` answer; treat a published
 CallInfo as immutable (make a new one with ``dataclasses.replace``).
+
+The wire shape is defined here once: :data:`PARTY_WIRE_FIELDS` and
+:data:`CALL_INFO_WIRE_FIELDS` are what the encoders write, and the schema models
+of ``callcontrol.api.models`` (``SipCallerInfo``, ``SipCallInfo``) are checked
+against them when that module is imported, so the two cannot drift apart.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +32,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RoutingKey = tuple[str, int]  # ("i_account" | "i_customer" | "i_main_office" | "i_ivr_an", id)
+ROUTING_KEYS: tuple[str, ...] = ("i_account", "i_customer", "i_main_office", "i_ivr_an")
+LegType = Literal["incoming", "outgoing"]
+CallEvent = Literal["play_prompt_completed", "dtmf_digit_detected"]
+DtmfMethod = Literal["rfc4733", "info", "inband"]
 
 
 class CallState(StrEnum):
@@ -105,7 +114,7 @@ class Party:
     extension_id: str | None = None
     huntgroup_id: str | None = None
     access_number: str | None = None
-    forwarder_list: tuple[str, ...] = ()
+    forwarder_list: tuple[str, ...] = ()  # on the wire: [{"id": ...}, ...]
     i_account: int | None = None
     i_customer: int | None = None
     i_main_office: int | None = None
@@ -113,8 +122,7 @@ class Party:
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("account_id", "centrex_id", "display_id", "display_name", "extension_id",
-                     "huntgroup_id", "access_number"):
+        for name in _PARTY_OPTIONAL:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -133,6 +141,12 @@ class Party:
             keys.append(("i_ivr_an", self.i_ivr_an))
 
 
+# SipCallerInfo: every field of Party but its routing keys. ``id`` and ``forwarder_list``
+# are always sent; the others when set.
+PARTY_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Party) if f.name not in ROUTING_KEYS)
+_PARTY_OPTIONAL: tuple[str, ...] = tuple(n for n in PARTY_WIRE_FIELDS if n not in ("id", "forwarder_list"))
+
+
 @dataclass(slots=True)
 class CallInfo:
     """One leg's state as SPEC's SIPCallInfo, plus both parties' routing keys.
@@ -145,7 +159,7 @@ class CallInfo:
     call: CallId
     state: CallState
     transport_id: str
-    type: Literal["incoming", "outgoing"]
+    type: LegType
     caller: Party
     callee: Party
     start_time: float | None = None
@@ -154,10 +168,10 @@ class CallInfo:
     reason: str | None = None
     reason_code: int | None = None
     queue_info: QueueInfo | None = None
-    event: Literal["play_prompt_completed", "dtmf_digit_detected"] | None = None
+    event: CallEvent | None = None
     digit: str | None = None
     order: int | None = None
-    dtmf_method: Literal["rfc4733", "info", "inband"] | None = None
+    dtmf_method: DtmfMethod | None = None
     _encoded: bytes | None = field(default=None, repr=False, compare=False)
     _keys: tuple[RoutingKey, ...] | None = field(default=None, repr=False, compare=False)
 
@@ -208,6 +222,11 @@ class CallInfo:
             self.callee.add_keys(acc)
             keys = self._keys = tuple(dict.fromkeys(acc))
         return keys
+
+
+# SIPCallInfo: every field of CallInfo but the encoding caches; which are sent when is
+# decided by CallInfo.to_wire (_STATE_FIELDS, the event fields).
+CALL_INFO_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallInfo) if not f.name.startswith("_"))
 
 
 def routing_keys(directory: DirectoryView, *, i_account: int | None = None,

@@ -1,12 +1,14 @@
-"""The WebSocket hub: listener, connections, send queues, publish.
+"""The WebSocket transport of the API: listener, connections, send queues.
 
 ``start_hub`` binds a ``websockets`` (asyncio API) server on ``/ws`` and
-``/ws/CallControl``. Per connection there is the handler task (reads frames
-and starts one task per request, at most ``max_inflight`` at a time) and a
-writer task that drains a bounded send queue. Nothing on the publish path
-awaits: :meth:`Hub.publish` finds the subscribed feeds through the key index
-and, only when there are any, encodes the leg once and appends a frame to each
-connection's queue.
+``/ws/CallControl`` in front of a :class:`~callcontrol.api.service.CallControlApi`.
+Per connection there is the handler task (reads frames and starts one task per
+request, at most ``max_inflight`` at a time) and a writer task that drains a
+bounded send queue. The hub only moves frames: each text frame goes to the
+:class:`~callcontrol.api.dispatcher.Dispatcher` with the connection's
+:class:`~callcontrol.api.client_context.ClientContext`, and the frames it returns
+are queued in order; notifications arrive already encoded through the context
+(``Transport.send``). Sessions, subscriptions and ordering are the API's.
 
 A connection whose queue reaches ``send_queue_limit`` frames (its client
 does not read fast enough) gets one ``overflow`` notice and is closed with
@@ -19,27 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-import time
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable
 from enum import Enum
 from typing import Any
 
-import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from callcontrol.access.throttle import LoginThrottle
-from callcontrol.api.backend import CallBackend
 from callcontrol.api.dispatcher import Dispatcher
-from callcontrol.api.events import EventRouter, Feed, notification_tail
-from callcontrol.api.models import CallNotFound, CallRef
-from callcontrol.api.ordering import Command, CommandBarrier, current_command
-from callcontrol.api.sessions import DEFAULT_IDLE_TIMEOUT, Session, SessionService, resume_candidate
-from callcontrol.model.callinfo import CallInfo, CallState
-from callcontrol.model.scope import DirectoryView, PrincipalLike, Scope
+from callcontrol.api.events import overflow_frame
+from callcontrol.api.service import CallControlApi
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +60,7 @@ _TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
 
 
 class Connection:
-    """One WebSocket client: request tasks, send queue, notification feed, command barrier."""
+    """One WebSocket client: request tasks, send queue, writer; its API state is ``self.api``."""
 
     def __init__(self, hub: Hub, ws: ServerConnection) -> None:
         self.hub = hub
@@ -77,10 +70,7 @@ class Connection:
         self.state = ConnState.OPEN
         self.queue: deque[bytes] = deque()
         self.wake = asyncio.Event()
-        self.barrier: CommandBarrier[tuple[Feed, bytes]] = CommandBarrier()
-        self.feed: Feed | None = None
-        self.sessions: set[Session] = set()
-        self.credential_sessions: dict[tuple[str, str], Session] = {}
+        self.api = hub.api.open(self, self.remote_ip)
         self.tasks: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(hub.max_inflight)
         self.writer: asyncio.Task[None] | None = None
@@ -111,17 +101,24 @@ class Connection:
             self.closed.set()
 
     async def _read_loop(self) -> None:
-        dispatcher = self.hub.dispatcher
         try:
             async for frame in self.ws:
                 if self.state is not ConnState.OPEN:
                     continue  # draining/overflowed: no new work
                 await self.slots.acquire()
-                task = asyncio.create_task(dispatcher.serve(self, frame))
+                task = asyncio.create_task(self._serve(frame))
                 self.tasks.add(task)
                 task.add_done_callback(self._request_done)
         except ConnectionClosed:
             pass
+
+    async def _serve(self, frame: str | bytes) -> None:
+        reply = await self.hub.dispatcher.serve(self.api, frame)
+        # No await from here on: the response goes out before the notifications behind it.
+        if reply.response is not None:
+            self.send(reply.response)
+        if reply.after:
+            self.send_many(reply.after)
 
     def _request_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -129,17 +126,7 @@ class Connection:
 
     def _teardown(self) -> None:
         self._to(ConnState.CLOSED)
-        feed = self._detach_feed()
-        # Per-request-credential sessions live and die with their connection (no resume).
-        for session in self.credential_sessions.values():
-            self.hub.sessions.end(session)
-        self.credential_sessions.clear()
-        if feed is not None and not feed.subscribed:
-            for session in self.sessions:
-                session.feeds.discard(feed)
-        for session in self.sessions:
-            self.hub.sessions.detach(session)
-        self.sessions.clear()
+        self.api.close()
         self.queue.clear()
         self.wake.set()
         self.hub.connections.discard(self)
@@ -189,7 +176,8 @@ class Connection:
         except ConnectionClosed:
             pass
 
-    def enqueue(self, frame: bytes) -> None:
+    def send(self, frame: bytes) -> None:
+        """Transport: queue one frame; a client whose queue is full is cut off (overflow)."""
         state = self.state
         if state is ConnState.CLOSED or state is ConnState.OVERFLOWED:
             return
@@ -200,30 +188,12 @@ class Connection:
         queue.append(frame)
         self.wake.set()
 
-    def enqueue_many(self, frames: list[bytes]) -> None:
-        """Replay frames: bounded by the ring size, so they may exceed the queue limit."""
+    def send_many(self, frames: list[bytes]) -> None:
+        """Frames behind a response (a replay is bounded by the ring size, so it may exceed the limit)."""
         if self.state is ConnState.CLOSED or self.state is ConnState.OVERFLOWED:
             return
         self.queue.extend(frames)
         self.wake.set()
-
-    def push(self, feed: Feed, tail: bytes, base_id: str, fresh: bool) -> None:
-        """FeedSink: a notification for this connection (from Hub.publish)."""
-        barrier = self.barrier
-        if (barrier.blocked or barrier.creators) and barrier.holds(base_id, fresh):
-            barrier.park(base_id, (feed, tail))
-            return
-        self.hub.counters["delivered"] += 1
-        self.enqueue(feed.next_frame(tail))
-
-    def finish_command(self, cmd: Command) -> None:
-        """The command's response is queued: release the notifications it held back."""
-        for feed, tail in self.barrier.finish(cmd):
-            if feed.sink is self:
-                self.hub.counters["delivered"] += 1
-                self.enqueue(feed.next_frame(tail))
-            else:
-                feed.deliver(tail)
 
     def _overflow(self) -> None:
         if not self._to(ConnState.OVERFLOWED):
@@ -231,13 +201,12 @@ class Connection:
         self.hub.counters["overflows"] += 1
         dropped = len(self.queue)
         self.queue.clear()
-        feed = self._detach_feed()
+        feed = self.api.detach_feed()
         last_seq = feed.seq if feed is not None else 0
         logger.warning("closing %s: %s (%d frames dropped, last seq %d)", self.remote_ip, OVERFLOW_REASON,
                        dropped, last_seq)
-        notice = orjson.dumps({"action": "overflow", "event": "sip.call_control_notifications",
-                               "result": {"reason": OVERFLOW_REASON, "last_seq": last_seq}})
-        task = asyncio.get_running_loop().create_task(self._close_overflowed(notice))
+        task = asyncio.get_running_loop().create_task(
+            self._close_overflowed(overflow_frame(OVERFLOW_REASON, last_seq)))
         self.hub.background.add(task)
         task.add_done_callback(self.hub.background.discard)
 
@@ -257,87 +226,22 @@ class Connection:
             if ws.state is not State.CLOSED:
                 ws.transport.abort()
 
-    # ------------------------------------------------------------------ sessions and feed
-
-    def use_session(self, session: Session) -> None:
-        if session not in self.sessions:
-            self.sessions.add(session)
-            self.hub.sessions.attach(session)
-
-    def credential_session(self, principal: PrincipalLike) -> Session:
-        key = (principal.realm, principal.login)
-        session = self.credential_sessions.get(key)
-        if session is None or session.ended:
-            session = self.credential_sessions[key] = self.hub.sessions.ephemeral(principal)
-        return session
-
-    def ensure_feed(self) -> Feed:
-        feed = self.feed
-        if feed is None:
-            feed = self.feed = Feed(self.hub.replay_buffer)
-            feed.sink = self
-        return feed
-
-    def take_feed(self, session: Session) -> Feed:
-        """Resume: move ``session``'s notification stream onto this connection."""
-        current = self.feed
-        feed = resume_candidate(session, current)
-        if feed is current:
-            return feed
-        old = feed.sink
-        if isinstance(old, Connection) and old is not self:
-            old.feed = None
-        if current is not None:
-            for s in self.sessions:
-                s.feeds.discard(current)
-        feed.sink = self
-        feed.detached_at = None
-        self.feed = feed
-        return feed
-
-    def _detach_feed(self) -> Feed | None:
-        feed = self.feed
-        if feed is None:
-            return None
-        self.feed = None
-        if feed.sink is self:
-            feed.sink = None
-            feed.detached_at = self.hub.clock()
-        # Held-back notifications were never numbered: number them into the ring now.
-        for held_feed, tail in self.barrier.drain():
-            held_feed.deliver(tail)
-        return feed
-
 
 class Hub:
-    """The JSON-RPC hub. Create with :func:`start_hub`."""
+    """The WebSocket listener in front of ``api``. Create with :func:`start_hub`."""
 
-    def __init__(self, *, directory: DirectoryView, backend: CallBackend, clock: Callable[[], float],
-                 session_idle_timeout: float, max_inflight: int, send_queue_limit: int, replay_buffer: int,
-                 overflow_grace: float, disabled_methods: Collection[str], allowed_realms: Collection[str] | None,
-                 throttle: LoginThrottle | None, time_offset: int) -> None:
-        self.directory = directory
-        self.backend = backend
-        self.clock = clock
+    def __init__(self, api: CallControlApi, *, max_inflight: int, send_queue_limit: int,
+                 overflow_grace: float) -> None:
+        self.api = api
+        self.dispatcher = Dispatcher(api)
         self.max_inflight = max_inflight
         self.send_queue_limit = send_queue_limit
-        self.replay_buffer = replay_buffer
         self.overflow_grace = overflow_grace
-        self.disabled_methods = frozenset(disabled_methods)
-        self.time_offset = time_offset
-        self.router = EventRouter()
-        self.sessions = SessionService(directory, clock=clock, idle_timeout=session_idle_timeout,
-                                       throttle=throttle, allowed_realms=allowed_realms,
-                                       on_end=self._session_ended)
-        self.dispatcher = Dispatcher(self)
         self.connections: set[Connection] = set()
         self.background: set[asyncio.Task[Any]] = set()
-        self.counters: Counter[str] = Counter()
-        self._legs: dict[str, dict[str, CallInfo]] = {}  # call id -> tag -> latest live snapshot
+        self.counters: Counter[str] = Counter()  # transport events (overflows)
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
-
-    # ------------------------------------------------------------------ public API
 
     @property
     def port(self) -> int:
@@ -348,60 +252,8 @@ class Hub:
     def sockets(self) -> tuple[Any, ...]:
         return self._server.sockets if self._server is not None else ()
 
-    def publish(self, info: CallInfo) -> int:
-        """Fan out one leg snapshot; returns the number of feeds it went to. Call on the loop thread."""
-        self.counters["published"] += 1
-        call = info.call
-        base_id = call.base_id
-        tag = call.tag if call.tag is not None else ""
-        legs = self._legs.get(call.id)
-        fresh = legs is None
-        if info.state is CallState.TERMINATED:
-            if legs is not None:
-                legs.pop(tag, None)
-                if not legs:
-                    del self._legs[call.id]
-        elif legs is None:
-            self._legs[call.id] = {tag: info}
-        else:
-            legs[tag] = info
-        cmd = current_command.get()
-        if cmd is not None:
-            cmd.relate(base_id)
-        feeds = self.router.targets(info.routing_keys())
-        if not feeds:
-            # Nobody subscribed to this leg (a trunk call, a load test): no JSON work at all.
-            # The snapshot is encoded lazily if a get_sip_calls_list asks for it.
-            return 0
-        tail = notification_tail(info.encoded(self.time_offset))
-        for feed in feeds:
-            feed.deliver(tail, base_id, fresh)
-        return len(feeds)
-
-    def check_leg(self, ref: CallRef, transport_id: str | None, scope: Scope) -> None:
-        """Reject a leg the hub has seen published and that ``scope`` may not see (or on another transport)."""
-        legs = self._legs.get(ref.id)
-        if not legs:
-            return
-        if ref.tag is not None:
-            leg = legs.get(ref.tag)
-            candidates = [leg] if leg is not None else []
-        else:
-            candidates = list(legs.values())
-        if not candidates:
-            return
-        if not any(scope.covers_call(c) and (transport_id is None or c.transport_id == transport_id)
-                   for c in candidates):
-            raise CallNotFound({"call": ref.model_dump(exclude_none=True)})
-
-    def sweep(self) -> int:
-        """Expire idle sessions now (also runs periodically); returns how many ended."""
-        return self.sessions.expire()
-
     def stats(self) -> dict[str, int]:
-        return {"connections": len(self.connections), "sessions": len(self.sessions),
-                "subscribed_keys": self.router.key_count, "live_legs": sum(map(len, self._legs.values())),
-                **self.counters}
+        return {"connections": len(self.connections), **self.api.stats(), **self.counters}
 
     async def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, let in-flight requests answer, flush queues, close connections (1001)."""
@@ -456,38 +308,23 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             try:
-                self.sweep()
+                self.api.sweep()
             except Exception:
                 logger.exception("session sweep failed")
 
-    def _session_ended(self, session: Session) -> None:
-        for feed in session.feeds:
-            self.router.drop_session(feed, session.id)
-        session.feeds.clear()
 
-
-async def start_hub(host: str | None, port: int, *, directory: DirectoryView, backend: CallBackend,
-                    ssl: ssl_module.SSLContext | None = None,
-                    session_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
-                    max_inflight: int = 32, send_queue_limit: int = 4096, replay_buffer: int = 2048,
-                    overflow_grace: float = 5.0, max_frame_size: int = 1 << 20,
-                    ping_interval: float | None = 20.0, disabled_methods: Iterable[str] = (),
-                    allowed_realms: Collection[str] | None = None, throttle: LoginThrottle | None = None,
-                    time_offset: int = 0, clock: Callable[[], float] = time.monotonic,
+async def start_hub(host: str | None, port: int, *, api: CallControlApi, ssl: ssl_module.SSLContext | None = None,
+                    max_inflight: int = 32, send_queue_limit: int = 4096, overflow_grace: float = 5.0,
+                    max_frame_size: int = 1 << 20, ping_interval: float | None = 20.0,
                     sweep_interval: float | None = None) -> Hub:
-    """Start the hub on ``host:port`` (port 0: any free port, see ``Hub.port``).
+    """Start the hub for ``api`` on ``host:port`` (port 0: any free port, see ``Hub.port``).
 
-    ``ssl``: serve wss://. ``allowed_realms``: the realms that may log in on this
-    listener (PortaSIP's per-realm ports). ``disabled_methods``: CallControl
-    methods answered with ``sip.call_control_disabled``. ``time_offset``:
-    seconds added to UTC in notification times.
+    ``ssl``: serve wss://. ``sweep_interval``: how often idle sessions are expired
+    (default: a quarter of the session idle timeout, within 1..30 s).
     """
-    hub = Hub(directory=directory, backend=backend, clock=clock, session_idle_timeout=session_idle_timeout,
-              max_inflight=max_inflight, send_queue_limit=send_queue_limit, replay_buffer=replay_buffer,
-              overflow_grace=overflow_grace, disabled_methods=disabled_methods, allowed_realms=allowed_realms,
-              throttle=throttle, time_offset=time_offset)
+    hub = Hub(api, max_inflight=max_inflight, send_queue_limit=send_queue_limit, overflow_grace=overflow_grace)
     if sweep_interval is None:
-        sweep_interval = max(1.0, min(30.0, session_idle_timeout / 4))
+        sweep_interval = max(1.0, min(30.0, api.sessions.idle_timeout / 4))
     await hub._start(host, port, ssl=ssl, max_frame_size=max_frame_size, ping_interval=ping_interval,
                      sweep_interval=sweep_interval)
     return hub

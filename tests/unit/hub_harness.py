@@ -1,8 +1,8 @@
 """Shared pieces of the hub tests (fixture ``env``: import ``env_fixture`` into a
 test module to use it): the real Directory (demo data, from the ``data_dir``
-fixture of ``tests/unit/conftest.py``), the hub on port 0 with the in-memory
-backend, a controllable clock, and a thin raw ``websockets`` client that keeps
-responses and notifications apart.
+fixture of ``tests/unit/conftest.py``), the API over a CallRegistry with the
+in-memory engine, the hub in front of it on port 0, a controllable clock, and a
+thin raw ``websockets`` client that keeps responses and notifications apart.
 """
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.protocol import State
 
-from callcontrol.api.memory_backend import MemoryBackend
+from callcontrol.api.memory_engine import MemoryEngine
+from callcontrol.api.service import CallControlApi
 from callcontrol.directory.service import Directory
 from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, routing_keys
+from callcontrol.model.calls import CallRegistry
 from callcontrol.ws.hub import Hub, start_hub
 
 TIMEOUT = 5.0
@@ -160,7 +162,8 @@ def error_code(resp: dict[str, Any]) -> str:
 @dataclass
 class HubEnv:
     hub: Hub
-    backend: MemoryBackend
+    api: CallControlApi
+    backend: MemoryEngine
     directory: Directory
     clock: FakeClock
     clients: list[RawClient] = field(default_factory=list)
@@ -184,15 +187,25 @@ class HubEnv:
         return leg(self.directory, call_id, tag, **kw)
 
 
+# Options of CallControlApi; the rest of hub_env's keywords go to start_hub.
+API_OPTIONS = frozenset({"session_idle_timeout", "replay_buffer", "disabled_methods", "allowed_realms", "throttle",
+                         "time_offset"})
+
+
 @contextlib.asynccontextmanager
-async def hub_env(data_dir: Path, **hub_kwargs: Any) -> AsyncIterator[HubEnv]:
+async def hub_env(data_dir: Path, **kwargs: Any) -> AsyncIterator[HubEnv]:
     directory = await Directory.open(data_dir)
     clock = FakeClock()
-    backend = MemoryBackend(transport_id=TRANSPORT, party_for=lambda number: party_for_number(directory, number))
+    registry = CallRegistry()
+    engine = MemoryEngine(registry, transport_id=TRANSPORT,
+                          party_for=lambda number: party_for_number(directory, number))
+    api = CallControlApi(directory=directory, registry=registry, engine=engine, clock=clock,
+                         **{k: v for k, v in kwargs.items() if k in API_OPTIONS})
+    registry.set_publish(api.publish)
+    hub_kwargs = {k: v for k, v in kwargs.items() if k not in API_OPTIONS}
     hub_kwargs.setdefault("ping_interval", None)
-    hub = await start_hub("127.0.0.1", 0, directory=directory, backend=backend, clock=clock, **hub_kwargs)
-    backend.publish = hub.publish
-    env = HubEnv(hub, backend, directory, clock)
+    hub = await start_hub("127.0.0.1", 0, api=api, **hub_kwargs)
+    env = HubEnv(hub, api, engine, directory, clock)
     try:
         yield env
     finally:

@@ -148,7 +148,7 @@ async def test_expired_session_logs_in_again_resubscribes_and_says_resync(env: H
     async with CallControlClient.connect(env.url, reconnect_delay=(0.01, 0.1)) as c:
         old = await c.login("demo-corp", "demo-corp-pass")
         await c.enable_api_notifications(i_customer=1)
-        env.hub.sessions.end(env.hub.sessions.get(old))  # type: ignore[arg-type]
+        env.api.sessions.end(env.api.sessions.get(old))  # type: ignore[arg-type]
         await _drop(env, c)
         (marker,) = await _updates(c, 1)
         assert marker.action == "resync" and "session expired" in marker.raw["reason"]

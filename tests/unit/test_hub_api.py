@@ -9,17 +9,16 @@ from pydantic import ValidationError
 
 from callcontrol.api import models as api
 from callcontrol.api.dispatcher import encode_calls_list, encode_error, encode_success, parse_envelope
+from callcontrol.api.methods import METHODS, api_schema
 from callcontrol.api.models import (
     ERROR_CLASSES,
     ERROR_MESSAGES,
-    METHODS,
     AnswerCallParams,
     ApiError,
     ErrorCode,
     GetSipCallsListParams,
     OriginateAdvancedCallParams,
     PlayPromptParams,
-    api_schema,
     validation_details,
 )
 

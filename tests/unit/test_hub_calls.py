@@ -12,7 +12,7 @@ import pytest
 
 from callcontrol.api.models import SipCallInfo
 from callcontrol.model.callinfo import CallState
-from callcontrol.model.scope import Scope
+from callcontrol.model.calls import Leg
 from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     TIMEOUT,
     TRANSPORT,
@@ -87,7 +87,7 @@ async def test_other_tenant_cannot_list_subscribe_or_control(env: HubEnv) -> Non
     assert resp["error"]["details"] == [{"field": "params.i_customer", "message": "not found or not in your scope"}]
     resp = await other.subscribe(i_customer=3, i_account=1)
     assert error_code(resp) == "auth.forbidden"  # all or nothing
-    assert env.hub.router.subscriber_count(("i_customer", 3)) == 0
+    assert env.api.router.subscriber_count(("i_customer", 3)) == 0
     # Someone else's leg and a leg that does not exist answer alike.
     foreign = await other.cc("terminate_call", _ref(CALL, "a"))
     missing = await other.cc("terminate_call", _ref(CALL, "zz"))
@@ -280,11 +280,11 @@ async def test_requests_on_one_connection_run_concurrently(env: HubEnv) -> None:
     backend = env.backend
     original_stop = backend.stop_play_prompt
 
-    async def play(params: Any, scope: Scope) -> None:
+    async def play(leg: Leg, url: str, order: int, repeat: int) -> None:
         await asyncio.wait_for(gate.wait(), TIMEOUT)
 
-    async def stop(params: Any, scope: Scope) -> None:
-        await original_stop(params, scope)
+    async def stop(leg: Leg, order: int) -> None:
+        await original_stop(leg, order)
         gate.set()
 
     backend.play_prompt = play  # type: ignore[method-assign]
@@ -361,13 +361,12 @@ async def test_only_the_commands_calls_wait_for_its_response(env: HubEnv) -> Non
     gate = asyncio.Event()
     backend = env.backend
 
-    async def slow_hold(params: Any, scope: Scope) -> None:
+    async def slow_hold(leg: Leg) -> None:
         # The phone's re-INVITE arrives (from the network) before the command returns.
-        leg = backend.legs[(CALL, "a")]
         asyncio.get_running_loop().call_soon(
-            backend.add, backend._set_state(leg, CallState.HOLDING), context=contextvars.Context())
+            backend.move, leg, CallState.HOLDING, context=contextvars.Context())
         await asyncio.wait_for(gate.wait(), TIMEOUT)
-        backend.actions.append(("hold_call", params))
+        backend.actions.append(("hold_call", leg))
 
     backend.hold = slow_hold  # type: ignore[method-assign]
     c = await env.logged_in("demo-corp", "demo-corp-pass")

@@ -85,7 +85,7 @@ async def test_disable_stops_only_that_key(env: HubEnv) -> None:
     env.backend.add(env.leg("u2", "a", caller=5, callee=None))
     note = await c.notification()
     assert (note["seq"], note["result"]["call_info"]["call"]["id"]) == (1, "u2")
-    assert env.hub.router.subscriber_count(("i_account", 1)) == 0
+    assert env.api.router.subscriber_count(("i_account", 1)) == 0
     # Disabling what is not subscribed is harmless.
     resp = await c.cc("disable_api_notifications", {"event": "sip.call_control_notifications", "i_ivr_an": 1})
     assert resp["success"] == 1
@@ -95,12 +95,12 @@ async def test_credential_subscriptions_end_with_their_connection(env: HubEnv) -
     c = await env.client()
     conn_before = set(env.hub.connections)
     resp = await c.subscribe(i_customer=1, auth={"login": "admin", "password": "admin-pass"})
-    assert resp["success"] == 1 and env.hub.router.subscriber_count(("i_customer", 1)) == 1
+    assert resp["success"] == 1 and env.api.router.subscriber_count(("i_customer", 1)) == 1
     server_side = next(iter(env.hub.connections))
     assert conn_before == env.hub.connections
     await c.ws.close()
     await asyncio.wait_for(server_side.closed.wait(), TIMEOUT)
-    assert env.hub.router.subscriber_count(("i_customer", 1)) == 0
+    assert env.api.router.subscriber_count(("i_customer", 1)) == 0
 
 
 # ---------------------------------------------------------------------- resume

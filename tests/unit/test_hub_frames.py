@@ -64,7 +64,7 @@ async def test_binary_frame_is_refused_but_connection_goes_on(env: HubEnv) -> No
     resp = await _raw(c, body)
     assert error_code(resp) == "internal_error" and resp["cseq"] is None
     assert "binary" in resp["error"]["details"]["reason"]
-    assert len(env.hub.sessions) == 0
+    assert len(env.api.sessions) == 0
     await _still_serving(c)
 
 

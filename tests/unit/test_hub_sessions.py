@@ -44,7 +44,7 @@ async def test_each_login_gets_a_distinct_session(env: HubEnv) -> None:
     one = await c.login("admin", "admin-pass")
     two = await c.login("1001", "secret1001")
     assert one != two
-    assert len(env.hub.sessions) == 2
+    assert len(env.api.sessions) == 2
 
 
 async def test_bad_password_is_auth_failed(env: HubEnv) -> None:
@@ -60,10 +60,10 @@ async def test_bad_password_is_auth_failed(env: HubEnv) -> None:
 async def test_logout_ends_session_and_its_subscriptions(env: HubEnv) -> None:
     c = await env.logged_in("demo-corp", "demo-corp-pass")
     assert (await c.subscribe(i_customer=1))["success"] == 1
-    assert env.hub.router.subscriber_count(("i_customer", 1)) == 1
+    assert env.api.router.subscriber_count(("i_customer", 1)) == 1
     resp = await c.request("Session", "logout", {})
     assert resp == {"cseq": resp["cseq"], "result": {"success": 1}, "success": 1}
-    assert env.hub.router.subscriber_count(("i_customer", 1)) == 0
+    assert env.api.router.subscriber_count(("i_customer", 1)) == 0
     resp = await c.cc("get_sip_calls_list", {"i_customer": 1})
     assert error_code(resp) == "auth.session_expired"
 
@@ -81,7 +81,7 @@ async def test_unknown_and_malformed_session_ids(env: HubEnv) -> None:
 
 
 async def test_idle_session_expires_after_its_connections_close(env: HubEnv) -> None:
-    timeout = env.hub.sessions.idle_timeout
+    timeout = env.api.sessions.idle_timeout
     before = set(env.hub.connections)
     c = await env.client()
     server_conn = await _server_side(env, before)
@@ -106,7 +106,7 @@ async def test_idle_session_expires_after_its_connections_close(env: HubEnv) -> 
     third = await env.client()
     resp = await third.cc("get_sip_calls_list", {"i_customer": 1}, auth={"session_id": sid})
     assert error_code(resp) == "auth.session_expired"
-    assert env.hub.router.subscriber_count(("i_customer", 1)) == 0
+    assert env.api.router.subscriber_count(("i_customer", 1)) == 0
 
 
 async def test_sweep_ends_idle_sessions(env: HubEnv) -> None:
@@ -116,10 +116,10 @@ async def test_sweep_ends_idle_sessions(env: HubEnv) -> None:
     await c.login("admin", "admin-pass")
     await c.ws.close()
     await asyncio.wait_for(server_conn.closed.wait(), TIMEOUT)  # type: ignore[attr-defined]
-    assert env.hub.sweep() == 0
-    env.clock.advance(env.hub.sessions.idle_timeout + 1)
-    assert env.hub.sweep() == 1
-    assert len(env.hub.sessions) == 0
+    assert env.api.sweep() == 0
+    env.clock.advance(env.api.sessions.idle_timeout + 1)
+    assert env.api.sweep() == 1
+    assert len(env.api.sessions) == 0
 
 
 async def test_auth_info_with_login_and_password(env: HubEnv) -> None:
@@ -134,7 +134,7 @@ async def test_auth_info_with_login_and_password(env: HubEnv) -> None:
     # Subscriptions under credentials belong to the connection and end with it.
     resp = await c.subscribe(i_customer=1, auth=ADMIN)
     assert resp["success"] == 1
-    assert env.hub.router.subscriber_count(("i_customer", 1)) == 1
+    assert env.api.router.subscriber_count(("i_customer", 1)) == 1
 
 
 async def test_auth_info_domain_is_accepted(env: HubEnv) -> None:
@@ -202,7 +202,7 @@ async def test_login_dry_run_validates_without_authenticating(env: HubEnv) -> No
     assert resp["success"] == 1
     # The password is never echoed back.
     assert resp["result"] == {"dry_run": 1, "params": {"login": "admin", "domain": None}, "success": 1}
-    assert len(env.hub.sessions) == 0
+    assert len(env.api.sessions) == 0
     resp = await c.request("Session", "login", {"login": "admin"}, auth=None, aux={"dry_run": 1})
     assert error_code(resp) == "sip.wrong_parameters"
     assert resp["error"]["details"] == [{"field": "params.password", "message": "Field required"}]

@@ -1,11 +1,12 @@
-"""The hub over the B2BUA's backend: calls listed from the registry, commands refused honestly."""
+"""The API over the server's CallRegistry with no engine attached yet: calls listed from the
+registry, commands refused honestly (was the B2BUA backend's test; the handlers do it now)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-from callcontrol.api.b2bua_backend import B2buaBackend
+from callcontrol.api.service import CallControlApi
 from callcontrol.directory.service import Directory
 from callcontrol.model.callinfo import CallState
 from callcontrol.model.calls import CallRegistry
@@ -21,8 +22,9 @@ from tests.unit.hub_harness import (
 async def test_list_from_registry_and_commands_without_a_b2bua_are_disabled_not_faked(data_dir: Path) -> None:
     directory = await Directory.open(data_dir)
     registry = CallRegistry()
-    hub = await start_hub("127.0.0.1", 0, directory=directory, backend=B2buaBackend(registry, {TRANSPORT}))
-    registry.set_publish(hub.publish)
+    api = CallControlApi(directory=directory, registry=registry)
+    hub = await start_hub("127.0.0.1", 0, api=api)
+    registry.set_publish(api.publish)
     try:
         ours = registry.new_call("c1@h")
         a = ours.add_leg(tag="ta", sip_call_id="c1@h", type="outgoing", caller=party(directory, i_account=1),
