@@ -227,3 +227,12 @@ def test_a_schema_model_that_drifts_from_the_encoder_is_refused() -> None:
 
     with pytest.raises(TypeError, match="nickname"):
         api._check_wire_fields(Drifted, PARTY_WIRE_FIELDS)
+
+
+def test_the_api_schema_command_prints_the_table() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "callcontrol", "api-schema"], capture_output=True, check=True,
+                         timeout=60).stdout
+    assert set(orjson.loads(out)["methods"]) == {s.full_name for s in METHODS.values()}
