@@ -236,3 +236,28 @@ def test_the_api_schema_command_prints_the_table() -> None:
     out = subprocess.run([sys.executable, "-m", "callcontrol", "api-schema"], capture_output=True, check=True,
                          timeout=60).stdout
     assert set(orjson.loads(out)["methods"]) == {s.full_name for s in METHODS.values()}
+
+
+def test_engine_refusals_map_to_api_errors_in_one_place() -> None:
+    from callcontrol.actions.errors import ActionError, InvalidArgument, LegNotFound, Unavailable, WrongState
+    from callcontrol.api.action_errors import api_error
+
+    class PhoneSaidNo(ActionError):  # like the engine's Refused: any subclass, with a SIP status
+        def __init__(self, message: str, sip_code: int) -> None:
+            super().__init__(message)
+            self.sip_code = sip_code
+
+    params = api.HoldCallParams.model_validate({"call": {"id": "c", "tag": "t"}})
+    cases = [
+        (InvalidArgument("cld", "unknown number"), "sip.wrong_parameters",
+         [{"field": "params.cld", "message": "unknown number"}]),
+        (WrongState("call", "not connected"), "sip.wrong_parameters",
+         [{"field": "params.call", "message": "not connected"}]),
+        (LegNotFound("ended"), "sip.call_not_found", {"call": {"id": "c", "tag": "t"}}),
+        (Unavailable("no media ports"), "sip.call_control_disabled", {"reason": "no media ports"}),
+        (PhoneSaidNo("hold refused", 488), "sip.internal_server_error", {"reason": "hold refused", "sip_code": 488}),
+        (ActionError("odd"), "sip.internal_server_error", {"reason": "odd"}),
+    ]
+    for exc, code, details in cases:
+        err = api_error(exc, params)
+        assert (err.code, err.details) == (code, details), exc
