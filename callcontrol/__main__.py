@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api-schema":
         import orjson
 
-        from callcontrol.api.models import api_schema
+        from callcontrol.api.methods import api_schema
 
         sys.stdout.write(orjson.dumps(api_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0

@@ -7,7 +7,8 @@
         async for n in c.notifications():
             print(n.seq, n.call_info["state"])
 
-One awaitable per API method; responses are matched by ``cseq``; an error
+One awaitable per API method (each method's service comes from the server's
+method table, ``callcontrol.api.methods``); responses are matched by ``cseq``; an error
 answer raises a :class:`CallControlError` subclass carrying ``code``,
 ``message`` and ``details``. When the connection drops, requests in flight
 fail with :class:`ConnectionLost` and the client reconnects (exponential
@@ -34,9 +35,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
+from callcontrol.api.methods import METHODS
+
 logger = logging.getLogger(__name__)
 
 EVENT = "sip.call_control_notifications"
+# The service of each API method, from the server's method table (the names are unique).
+SERVICE_OF: dict[str, str] = {name: service for service, name in METHODS}
+assert len(SERVICE_OF) == len(METHODS), "method names are unique across services"
 CallRefLike = Mapping[str, Any]
 # orjson 3.8 overflows the C stack on very deep nesting (see callcontrol.api.dispatcher); a
 # server's frames nest a few levels, however long a calls_list is.
@@ -449,88 +455,84 @@ class CallControlClient:
 
     # ------------------------------------------------------------------ CallControl
 
-    @staticmethod
-    def _keys(i_account: int | None, i_customer: int | None, i_main_office: int | None,
-              i_ivr_an: int | None) -> dict[str, int]:
-        keys = {"i_account": i_account, "i_customer": i_customer, "i_main_office": i_main_office,
-                "i_ivr_an": i_ivr_an}
-        return {k: v for k, v in keys.items() if v is not None}
+    async def _method(self, name: str, **params: Any) -> dict[str, Any]:
+        """Call the API method ``name`` (its service from the server's method table) with ``params``:
+        ``None`` values are left out, call references are sent as ``{id, tag}``."""
+        return await self.request(SERVICE_OF[name], name, _wire_params(params))
 
     async def enable_api_notifications(self, *, i_account: int | None = None, i_customer: int | None = None,
                                        i_main_office: int | None = None, i_ivr_an: int | None = None) -> None:
-        keys = self._keys(i_account, i_customer, i_main_office, i_ivr_an)
-        await self.request("CallControl", "enable_api_notifications", {"event": EVENT, **keys})
+        keys = _wire_params({"i_account": i_account, "i_customer": i_customer, "i_main_office": i_main_office,
+                             "i_ivr_an": i_ivr_an})
+        await self._method("enable_api_notifications", event=EVENT, **keys)
         self._subscriptions.update(keys.items())
 
     async def disable_api_notifications(self, *, i_account: int | None = None, i_customer: int | None = None,
                                         i_main_office: int | None = None, i_ivr_an: int | None = None) -> None:
-        keys = self._keys(i_account, i_customer, i_main_office, i_ivr_an)
-        await self.request("CallControl", "disable_api_notifications", {"event": EVENT, **keys})
+        keys = _wire_params({"i_account": i_account, "i_customer": i_customer, "i_main_office": i_main_office,
+                             "i_ivr_an": i_ivr_an})
+        await self._method("disable_api_notifications", event=EVENT, **keys)
         self._subscriptions.difference_update(keys.items())
 
     async def get_sip_calls_list(self, *, i_account: int | None = None, i_customer: int | None = None,
                                  i_main_office: int | None = None, i_ivr_an: int | None = None
                                  ) -> list[dict[str, Any]]:
-        result = await self.request("CallControl", "get_sip_calls_list",
-                                    self._keys(i_account, i_customer, i_main_office, i_ivr_an))
+        result = await self._method("get_sip_calls_list", i_account=i_account, i_customer=i_customer,
+                                    i_main_office=i_main_office, i_ivr_an=i_ivr_an)
         return list(result.get("calls_list", []))
 
     async def originate_advanced_call(self, bill_id: str, caller_id: str, callee_id: str, *,
                                       callee_auto_pickup: bool = False) -> dict[str, Any]:
         """Returns the new call's ``{"id": ...}``."""
-        result = await self.request("CallControl", "originate_advanced_call", {
-            "bill_id": bill_id, "caller_id": caller_id, "callee_id": callee_id,
-            "callee_auto_pickup": "Y" if callee_auto_pickup else "N"})
+        result = await self._method("originate_advanced_call", bill_id=bill_id, caller_id=caller_id,
+                                    callee_id=callee_id, callee_auto_pickup="Y" if callee_auto_pickup else "N")
         return dict(result["call"])
-
-    @staticmethod
-    def _leg(call: CallRefLike, transport_id: str | None, **extra: Any) -> dict[str, Any]:
-        ref = {"id": call["id"]}
-        if call.get("tag") is not None:
-            ref["tag"] = call["tag"]
-        params: dict[str, Any] = {"call": ref}
-        if transport_id is not None:
-            params["transport_id"] = transport_id
-        params.update({k: v for k, v in extra.items() if v is not None})
-        return params
 
     async def answer_call(self, call: CallRefLike, transport_id: str | None = None, *,
                           callee_answer_mode: Literal["Notify", "Invite"] | None = None) -> None:
-        await self.request("CallControl", "answer_call",
-                           self._leg(call, transport_id, callee_answer_mode=callee_answer_mode))
+        await self._method("answer_call", call=call, transport_id=transport_id,
+                           callee_answer_mode=callee_answer_mode)
 
     async def terminate_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "terminate_call", self._leg(call, transport_id))
+        await self._method("terminate_call", call=call, transport_id=transport_id)
 
     async def hold_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "hold_call", self._leg(call, transport_id))
+        await self._method("hold_call", call=call, transport_id=transport_id)
 
     async def unhold_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "unhold_call", self._leg(call, transport_id))
+        await self._method("unhold_call", call=call, transport_id=transport_id)
 
     async def transfer_call(self, call: CallRefLike, cld: str, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "transfer_call", self._leg(call, transport_id, cld=cld))
+        await self._method("transfer_call", call=call, transport_id=transport_id, cld=cld)
 
     async def join_calls(self, call: CallRefLike, to_call: CallRefLike, transport_id: str | None = None) -> None:
-        to_ref = {"id": to_call["id"]}
-        if to_call.get("tag") is not None:
-            to_ref["tag"] = to_call["tag"]
-        await self.request("CallControl", "join_calls", self._leg(call, transport_id, to_call=to_ref))
+        await self._method("join_calls", call=call, transport_id=transport_id, to_call=to_call)
 
     async def play_prompt(self, call: CallRefLike, url: str, *, order: Literal[2, 3] = 2, repeat: int = 1,
                           transport_id: str | None = None) -> None:
-        await self.request("CallControl", "play_prompt",
-                           self._leg(call, transport_id, url=url, order=order, repeat=repeat))
+        await self._method("play_prompt", call=call, transport_id=transport_id, url=url, order=order,
+                           repeat=repeat)
 
     async def stop_play_prompt(self, call: CallRefLike, *, order: Literal[2, 3] = 2,
                                transport_id: str | None = None) -> None:
-        await self.request("CallControl", "stop_play_prompt", self._leg(call, transport_id, order=order))
+        await self._method("stop_play_prompt", call=call, transport_id=transport_id, order=order)
 
     async def start_dtmf_detect(self, call: CallRefLike, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "start_dtmf_detect", self._leg(call, transport_id))
+        await self._method("start_dtmf_detect", call=call, transport_id=transport_id)
 
     async def stop_dtmf_detect(self, call: CallRefLike, transport_id: str | None = None) -> None:
-        await self.request("CallControl", "stop_dtmf_detect", self._leg(call, transport_id))
+        await self._method("stop_dtmf_detect", call=call, transport_id=transport_id)
+
+
+def _wire_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, Mapping) and "id" in value:  # a call reference: {id, tag} and nothing else
+            value = {"id": value["id"], **({"tag": value["tag"]} if value.get("tag") is not None else {})}
+        out[name] = value
+    return out
 
 
 class _Connect:

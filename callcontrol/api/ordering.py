@@ -1,12 +1,12 @@
 """Response-before-notifications: the per-connection command barrier.
 
 SPEC: the response to a command is always sent before the first notification
-the command causes. A command's effects can reach ``Hub.publish`` three ways:
+the command causes. A command's effects can reach ``CallControlApi.publish`` three ways:
 
-1. synchronously inside the backend call, or from tasks/callbacks the backend
+1. synchronously inside the engine call, or from tasks/callbacks the engine
    starts while serving it (they inherit the request task's context);
 2. later, from SIP-side events (a 180/200/BYE from the network), in the SIP
-   transport's context, possibly while the backend call is still awaiting;
+   transport's context, possibly while the engine call is still awaiting;
 3. after the response (the common case) — nothing to do.
 
 Case 2 for a call that did not exist when the command started (originate's
@@ -21,10 +21,11 @@ the ids named in its params (``call``, ``to_call``), plus the id of every leg
 published from inside the command's context (``current_command`` context
 variable; this is how originate's brand-new call gets blocked before anyone
 knows its id). A notification for C about a blocked call is *parked* on C
-instead of being numbered and queued. When the command's response has been
-queued, the command finishes: its ids are unblocked and the parked
-notifications that are now free are numbered and queued, in their original
-order, behind the response. Notifications for other calls, and for other
+instead of being numbered and sent. When the command's response is decided,
+the command finishes: its ids are unblocked and the parked notifications that
+are now free are numbered and returned by the dispatcher behind the response
+(``Reply.after``), in their original order; the transport sends both without
+awaiting in between. Notifications for other calls, and for other
 connections, are never held back.
 
 Parked notifications keep per-call order: an entry is only passed over while
@@ -63,7 +64,7 @@ class Command(Generic[T]):
         blocked[base_id] = blocked.get(base_id, 0) + 1
 
 
-# The command whose backend call is running in this context (None elsewhere).
+# The command whose handler is running in this context (None elsewhere).
 current_command: ContextVar[Command | None] = ContextVar("current_command", default=None)
 
 

@@ -144,7 +144,7 @@ class SessionService:
         return self._sessions.get(session_id)
 
     def end(self, session: Session) -> None:
-        """Logout / expiry: forget the session and let the hub drop its subscriptions."""
+        """Logout / expiry: forget the session and let the API drop its subscriptions."""
         if session.ended:
             return
         session.ended = True

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from callcontrol.api.methods import METHODS
 from callcontrol.client import (
     CallControlClient,
     CallNotFoundError,
@@ -181,3 +182,8 @@ async def test_closing_stops_reconnecting(env: HubEnv) -> None:
     assert not c.connected
     with pytest.raises((ConnectionLost, TimeoutError)):
         await c.request("CallControl", "get_sip_calls_list", {"i_customer": 1}, timeout=0.2)
+
+
+def test_every_api_method_has_a_client_method() -> None:
+    for _service, name in METHODS:
+        assert callable(getattr(CallControlClient, name, None)), name

@@ -187,3 +187,77 @@ def test_api_schema_is_valid_and_matches_real_frames() -> None:
     assert list(validator("ErrorResponse").iter_errors(error)) == []  # type: ignore[attr-defined]
     bad = {"call": {"id": "x"}, "transport_id": 5}
     assert list(validator("TerminateCallParams").iter_errors(bad))  # type: ignore[attr-defined]
+
+
+def test_encoder_output_validates_against_the_schema_models_in_every_state() -> None:
+    from callcontrol.model.callinfo import (
+        CALL_INFO_WIRE_FIELDS,
+        PARTY_WIRE_FIELDS,
+        CallId,
+        CallInfo,
+        CallState,
+        Party,
+        QueueInfo,
+    )
+
+    full = Party(id="1001", account_id="1001", centrex_id="1", display_id="1001", display_name="Alice",
+                 extension_id="101", huntgroup_id="7", access_number="7000", forwarder_list=("9", "8"),
+                 i_account=1, i_customer=1, i_main_office=1, i_ivr_an=1)
+    events = ({}, {"event": "play_prompt_completed", "order": 3},
+              {"event": "dtmf_digit_detected", "digit": "5", "duration": 80, "dtmf_method": "inband"})
+    for state in CallState:
+        for event in events:
+            kw = {"duration": 4} if state is CallState.TERMINATED and "duration" not in event else {}
+            info = CallInfo(CallId("c@h", "t"), state, "10.0.0.1:5060", "outgoing", full, Party(id="x"),
+                            start_time=1.7e9, connect_time=1.7e9, reason="r", reason_code=486,
+                            queue_info=QueueInfo(1, 2, 3), **kw, **event)  # type: ignore[arg-type]
+            wire = orjson.loads(info.encoded())
+            parsed = api.SipCallInfo.model_validate(wire)
+            assert parsed.state == state
+            assert set(wire) <= set(CALL_INFO_WIRE_FIELDS)
+            assert set(wire["caller"]) == set(PARTY_WIRE_FIELDS)  # every wire field of a full party, no key
+            assert wire["caller"]["forwarder_list"] == [{"id": "9"}, {"id": "8"}]
+
+
+def test_a_schema_model_that_drifts_from_the_encoder_is_refused() -> None:
+    from callcontrol.model.callinfo import PARTY_WIRE_FIELDS
+
+    class Drifted(api.SipCallerInfo):
+        nickname: str | None = None
+
+    with pytest.raises(TypeError, match="nickname"):
+        api._check_wire_fields(Drifted, PARTY_WIRE_FIELDS)
+
+
+def test_the_api_schema_command_prints_the_table() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "callcontrol", "api-schema"], capture_output=True, check=True,
+                         timeout=60).stdout
+    assert set(orjson.loads(out)["methods"]) == {s.full_name for s in METHODS.values()}
+
+
+def test_engine_refusals_map_to_api_errors_in_one_place() -> None:
+    from callcontrol.actions.errors import ActionError, InvalidArgument, LegNotFound, Unavailable, WrongState
+    from callcontrol.api.action_errors import api_error
+
+    class PhoneSaidNo(ActionError):  # like the engine's Refused: any subclass, with a SIP status
+        def __init__(self, message: str, sip_code: int) -> None:
+            super().__init__(message)
+            self.sip_code = sip_code
+
+    params = api.HoldCallParams.model_validate({"call": {"id": "c", "tag": "t"}})
+    cases = [
+        (InvalidArgument("cld", "unknown number"), "sip.wrong_parameters",
+         [{"field": "params.cld", "message": "unknown number"}]),
+        (WrongState("call", "not connected"), "sip.wrong_parameters",
+         [{"field": "params.call", "message": "not connected"}]),
+        (LegNotFound("ended"), "sip.call_not_found", {"call": {"id": "c", "tag": "t"}}),
+        (Unavailable("no media ports"), "sip.call_control_disabled", {"reason": "no media ports"}),
+        (PhoneSaidNo("hold refused", 488), "sip.internal_server_error", {"reason": "hold refused", "sip_code": 488}),
+        (ActionError("odd"), "sip.internal_server_error", {"reason": "odd"}),
+    ]
+    for exc, code, details in cases:
+        err = api_error(exc, params)
+        assert (err.code, err.details) == (code, details), exc

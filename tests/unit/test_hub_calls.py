@@ -387,3 +387,22 @@ async def test_only_the_commands_calls_wait_for_its_response(env: HubEnv) -> Non
     note = await c.notification()
     assert (note["seq"], note["result"]["call_info"]["state"]) == (2, "holding")
     assert c.order[-3:] == [("notification", 1), ("response", "hold"), ("notification", 2)]
+
+
+async def test_an_engine_refusal_reaches_the_client_as_its_api_error(env: HubEnv) -> None:
+    env.backend.add(env.leg("solo@10.0.0.1", "a", caller=1, callee=None, state=CallState.CONNECTED))
+    c = await env.logged_in("admin", "admin-pass")
+    resp = await c.cc("transfer_call", {**_ref("solo@10.0.0.1", "a"), "cld": "1002"})
+    assert error_code(resp) == "sip.wrong_parameters"  # InvalidArgument("call", ...) from the engine
+    assert resp["error"]["details"] == [{"field": "params.call",
+                                         "message": "the leg has no other party to transfer"}]
+
+
+async def test_a_call_of_several_legs_needs_the_tag(env: HubEnv) -> None:
+    _demo_calls(env)
+    c = await env.logged_in("admin", "admin-pass")
+    resp = await c.cc("hold_call", {"call": {"id": CALL}})
+    assert error_code(resp) == "sip.wrong_parameters"
+    assert [d["field"] for d in resp["error"]["details"]] == ["params.call.tag"]
+    assert env.backend.actions == []
+    assert (await c.cc("terminate_call", {"call": {"id": CALL}}))["success"] == 1  # the whole call

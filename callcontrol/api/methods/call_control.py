@@ -2,13 +2,16 @@
 
 A command handler finds its leg(s) with :meth:`Request.leg` (the one scope check:
 out of scope is "not found") and calls the :class:`~callcontrol.actions.engine.CallEngine`
-with the found :class:`~callcontrol.model.calls.Leg`. It returns once the engine has
+with the found :class:`~callcontrol.model.calls.Leg`; the commands on one leg that only
+pass their params on are the :func:`leg_command` lines at the end (one line, one method). It returns once the engine has
 *started* the action; outcomes arrive as leg snapshots through ``CallControlApi.publish``.
 """
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from callcontrol.api.methods.table import Outcome, Request, method, settle
 from callcontrol.api.models import (
@@ -20,6 +23,7 @@ from callcontrol.api.models import (
     GetSipCallsListParams,
     HoldCallParams,
     JoinCallsParams,
+    LegParams,
     OriginateAdvancedCallParams,
     OriginateResult,
     PlayPromptParams,
@@ -31,6 +35,10 @@ from callcontrol.api.models import (
     UnholdCallParams,
     WrongParameters,
 )
+from callcontrol.model.calls import Leg
+
+if TYPE_CHECKING:
+    from callcontrol.actions.engine import CallEngine
 
 logger = logging.getLogger(__name__)
 
@@ -89,35 +97,11 @@ async def originate_advanced_call(req: Request, p: OriginateAdvancedCallParams) 
     return Outcome({"call": {"id": call_id}})  # no tag (SPEC)
 
 
-@command("answer_call", AnswerCallParams)
-async def answer_call(req: Request, p: AnswerCallParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.answer(leg, p.callee_answer_mode))
-
-
 @command("terminate_call", TerminateCallParams)
 async def terminate_call(req: Request, p: TerminateCallParams) -> None:
     # Without a tag the whole call: it ends through its first live leg.
     first = req.legs(p.call, p.transport_id)[0]
     await settle(req.engine.terminate(first))
-
-
-@command("hold_call", HoldCallParams)
-async def hold_call(req: Request, p: HoldCallParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.hold(leg))
-
-
-@command("unhold_call", UnholdCallParams)
-async def unhold_call(req: Request, p: UnholdCallParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.unhold(leg))
-
-
-@command("transfer_call", TransferCallParams)
-async def transfer_call(req: Request, p: TransferCallParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.transfer(leg, p.cld))
 
 
 @command("join_calls", JoinCallsParams)
@@ -127,25 +111,26 @@ async def join_calls(req: Request, p: JoinCallsParams) -> None:
     await settle(req.engine.join(leg, other))
 
 
-@command("play_prompt", PlayPromptParams)
-async def play_prompt(req: Request, p: PlayPromptParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.play_prompt(leg, p.url, p.order, p.repeat))
+LegAction = Callable[["CallEngine", Leg, Any], Awaitable[None] | None]
 
 
-@command("stop_play_prompt", StopPlayPromptParams)
-async def stop_play_prompt(req: Request, p: StopPlayPromptParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.stop_play_prompt(leg, p.order))
+def leg_command(name: str, params: type[LegParams], action: LegAction) -> None:
+    """Register the handler of a command on the one leg ``params.call`` names: find the leg
+    (scope-checked), then ``action(engine, leg, params)``."""
+    async def handler(req: Request, p: Any) -> None:
+        leg = req.leg(p.call, p.transport_id)
+        await settle(action(req.engine, leg, p))
+
+    handler.__name__ = handler.__qualname__ = name
+    command(name, params)(handler)
 
 
-@command("start_dtmf_detect", StartDtmfDetectParams)
-async def start_dtmf_detect(req: Request, p: StartDtmfDetectParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.start_dtmf_detect(leg))
-
-
-@command("stop_dtmf_detect", StopDtmfDetectParams)
-async def stop_dtmf_detect(req: Request, p: StopDtmfDetectParams) -> None:
-    leg = req.leg(p.call, p.transport_id)
-    await settle(req.engine.stop_dtmf_detect(leg))
+leg_command("answer_call", AnswerCallParams, lambda engine, leg, p: engine.answer(leg, p.callee_answer_mode))
+leg_command("hold_call", HoldCallParams, lambda engine, leg, p: engine.hold(leg))
+leg_command("unhold_call", UnholdCallParams, lambda engine, leg, p: engine.unhold(leg))
+leg_command("transfer_call", TransferCallParams, lambda engine, leg, p: engine.transfer(leg, p.cld))
+leg_command("play_prompt", PlayPromptParams,
+            lambda engine, leg, p: engine.play_prompt(leg, p.url, p.order, p.repeat))
+leg_command("stop_play_prompt", StopPlayPromptParams, lambda engine, leg, p: engine.stop_play_prompt(leg, p.order))
+leg_command("start_dtmf_detect", StartDtmfDetectParams, lambda engine, leg, p: engine.start_dtmf_detect(leg))
+leg_command("stop_dtmf_detect", StopDtmfDetectParams, lambda engine, leg, p: engine.stop_dtmf_detect(leg))
