@@ -62,9 +62,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     for target in out:
         while target and target not in modules:
             target = target.rpartition(".")[0]
-        if target and target != name:
-            resolved.add(target)
-        elif target == name and target:
+        if target and target != name or target == name and target:
             resolved.add(target)
     return resolved
 
