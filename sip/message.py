@@ -566,3 +566,25 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
     response._to = None
     response._contacts = None
     return response
+
+
+SDP = "application/sdp"
+
+
+def has_sdp(message: Message) -> bool:
+    """Whether ``message`` carries a session description: a body typed application/sdp, or untyped."""
+    if not message.body:
+        return False
+    ctype = message.content_type
+    return ctype is None or ctype.split(";", 1)[0].strip().lower() == SDP
+
+
+def allow_events(message: Message) -> frozenset[str]:
+    """The event packages the sender says it accepts (``Allow-Events``, RFC 6665), lower case."""
+    out: set[str] = set()
+    for value in message.headers.get_all("allow-events"):
+        for item in split_header_values(value):
+            name = item.split(";", 1)[0].strip().lower()
+            if name:
+                out.add(name)
+    return frozenset(out)

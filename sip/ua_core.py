@@ -72,7 +72,7 @@ FailureCallback = Callable[[str], None]
 class DialogUser(Protocol):
     """Whoever owns a dialog (a B2BUA leg, a test agent) receives its requests."""
 
-    def on_request(self, incoming: "IncomingRequest") -> None: ...
+    def on_request(self, incoming: IncomingRequest) -> None: ...
 
     def on_ack(self, request: Request, peer: Peer) -> None: ...
 
@@ -80,7 +80,7 @@ class DialogUser(Protocol):
 class Responder(Protocol):
     """Carries out a TU's response: the adapter, which passes it to ``UaCore.respond``."""
 
-    def send_response(self, incoming: "IncomingRequest", response: Response) -> None: ...
+    def send_response(self, incoming: IncomingRequest, response: Response) -> None: ...
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ class UaStats:
 class IncomingRequest:
     """A request that opened a server transaction: the TU answers through it."""
 
-    __slots__ = ("responder", "request", "peer", "source", "tx", "on_cancel", "final_sent")
+    __slots__ = ("final_sent", "on_cancel", "peer", "request", "responder", "source", "tx")
 
     def __init__(self, responder: Responder, request: Request, peer: Peer, tx: ServerTx,
                  source: Peer | None = None) -> None:
@@ -125,7 +125,7 @@ class IncomingRequest:
 class ClientRequest:
     """A request we sent through a client transaction, and whom its outcome goes to."""
 
-    __slots__ = ("tx", "peer", "on_response", "on_failure", "ack_data")
+    __slots__ = ("ack_data", "on_failure", "on_response", "peer", "tx")
 
     def __init__(self, tx: ClientTx, peer: Peer, on_response: ResponseCallback | None,
                  on_failure: FailureCallback | None) -> None:

@@ -38,14 +38,8 @@ from urllib.parse import unquote
 
 from callcontrol.access.throttle import LoginThrottle
 from callcontrol.directory.model import Account
-from sip.auth import (
-    DigestChallenger,
-    DigestCredentials,
-    DigestError,
-    VerifyResult,
-    compute_response,
-    parse_credentials,
-)
+from sip.auth import DigestCredentials, DigestError, compute_response, parse_credentials
+from sip.auth_server import DigestChallenger, VerifyResult
 from sip.errors import SipParseError
 from sip.message import Request
 from sip.peer import Peer

@@ -9,22 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sip.auth import (
-    ClientAuthState,
     DigestChallenge,
-    DigestChallenger,
     DigestCredentials,
     DigestError,
     UnsupportedAlgorithm,
-    VerifyResult,
-    build_authorization,
     compute_ha1,
     compute_response,
-    format_challenge,
     hash_algorithm,
     parse_challenge,
     parse_credentials,
-    select_challenge,
 )
+from sip.auth_client import ClientAuthState, build_authorization, select_challenge
+from sip.auth_server import DigestChallenger, VerifyResult, format_challenge
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 REALM = "sip.example.com"

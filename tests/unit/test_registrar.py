@@ -13,7 +13,7 @@ from callcontrol.access.registrar import BindingTable, RegisterFacts, Registrar,
 from callcontrol.access.sip_auth import RequestAuthenticator
 from callcontrol.directory.service import Directory
 from callcontrol.store.sqlite import Binding
-from sip.auth import ClientAuthState
+from sip.auth_client import ClientAuthState
 from sip.errors import SipParseError
 from sip.headers import parse_name_addr
 from sip.message import Response, make_request

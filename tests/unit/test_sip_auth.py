@@ -10,7 +10,9 @@ import pytest
 from callcontrol.access.sip_auth import Reply, RequestAuthenticator, request_user, source_candidates
 from callcontrol.access.throttle import LoginThrottle
 from callcontrol.directory.service import Directory
-from sip.auth import ClientAuthState, DigestChallenger, build_authorization, parse_challenge
+from sip.auth import parse_challenge
+from sip.auth_client import ClientAuthState, build_authorization
+from sip.auth_server import DigestChallenger
 from sip.message import Request, Response, make_request
 from sip.peer import Peer
 from sip.ua import IncomingRequest, UserAgent

@@ -144,7 +144,7 @@ def test_non_invite_gets_no_100() -> None:
 
 
 def test_invite_retransmission_is_absorbed_then_answered_with_the_last_response() -> None:
-    core, tu = make_core()
+    core, _tu = make_core()
     incoming = new_invite(core)
     assert core.receive(wire("INVITE"), PHONE, 0.2) == []  # nothing sent yet: nothing to repeat
     incoming.respond(180, to_tag="b1")
@@ -160,7 +160,7 @@ def test_tu_failure_without_final_response_gets_500() -> None:
 
 
 def test_tu_failure_after_final_response_sends_nothing_more() -> None:
-    core, tu = make_core()
+    core, _tu = make_core()
     incoming = new_invite(core)
     incoming.respond(486, to_tag="b1")
     out = core.request_handled(incoming, 0.0, failed=True)
@@ -223,7 +223,7 @@ def test_2xx_is_retransmitted_until_the_owner_reports_the_ack() -> None:
 # -- CANCEL (§9.2) ---------------------------------------------------------------------------------
 
 def test_cancel_gets_200_and_the_invite_487() -> None:
-    core, tu = make_core()
+    core, _tu = make_core()
     incoming = new_invite(core)
     incoming.respond(180, to_tag="b1")
     out = core.receive(wire("CANCEL"), PHONE, 1.0)
@@ -239,7 +239,7 @@ def test_cancel_gets_200_and_the_invite_487() -> None:
 
 
 def test_cancel_handled_by_the_tu_gets_no_487() -> None:
-    core, tu = make_core()
+    core, _tu = make_core()
     incoming = new_invite(core)
     core.receive(wire("CANCEL"), PHONE, 1.0)
     incoming.respond(486, to_tag="b1")  # the TU's on_cancel answered itself
