@@ -320,9 +320,10 @@ def main() -> int:
     parser.add_argument("--call-ms", type=int, default=1000, help="call duration, ms (default 1000)")
     parser.add_argument("--drain", type=float, default=5.0,
                         help="seconds after the last call before the end RSS sample (default 5)")
-    parser.add_argument("--server-cmd", default=f"{shlex.quote(sys.executable)} -m callcontrol",
-                        help="the server command, before 'serve --config FILE' (default: this python -m "
-                             "callcontrol)")
+    # -P: ``-m`` would put the server's working directory (this tree) ahead of PYTHONPATH.
+    parser.add_argument("--server-cmd", default=f"{shlex.quote(sys.executable)} -P -m callcontrol",
+                        help="the server command, before 'serve --config FILE' (default: this python "
+                             "-P -m callcontrol)")
     parser.add_argument("--pythonpath", default=str(ROOT),
                         help="the checkout first on the server's PYTHONPATH (default: this tree); "
                              "e.g. an older worktree")
