@@ -210,6 +210,8 @@ class Server:
                 f"callcontrol_calls_active {len(self.b2bua.calls)}",
                 "# TYPE callcontrol_calls_shed_total counter",
                 f"callcontrol_calls_shed_total {b.shed}",
+                "# TYPE callcontrol_event_loop_lag_max_seconds gauge",
+                f"callcontrol_event_loop_lag_max_seconds {b.loop_lag_max:.3f}",
                 "# TYPE callcontrol_rtp_packets_received_total counter",
                 f"callcontrol_rtp_packets_received_total {b.rtp_received}",
                 "# TYPE callcontrol_rtp_packets_sent_total counter",

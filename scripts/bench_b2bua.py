@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,9 @@ class ServerProc:
     """``callcontrol serve --config FILE`` as a child process with its own data dir and ports."""
 
     def __init__(self, workdir: Path, trunk_port: int, media: bool, rtp_ports: str, log_level: str,
-                 command: list[str]) -> None:
+                 command: list[str], pythonpath: str = str(ROOT)) -> None:
         self.sip_port = free_port()
+        self.http_port = free_port()
         self.trunk_port = trunk_port
         self.log = workdir / "server.log"
         config = workdir / "callcontrol.toml"
@@ -99,7 +101,7 @@ uri = "sip:127.0.0.1:{trunk_port}"
 [ws]
 listen = "127.0.0.1:{free_port()}"
 [http]
-listen = "127.0.0.1:{free_port()}"
+listen = "127.0.0.1:{self.http_port}"
 [media]
 anchor = {"true" if media else "false"}
 rtp_ports = "{rtp_ports}"
@@ -109,8 +111,9 @@ data_dir = "{workdir / 'data'}"
 level = "{log_level}"
 """)
         with self.log.open("w") as err:
-            # The checkout first on the path: the benchmark measures this tree, installed or not.
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+            # The checkout first on the path (this tree unless ``pythonpath`` names another):
+            # the benchmark measures that tree, installed or not.
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pythonpath,
                                                                              os.environ.get("PYTHONPATH")]))}
             self.proc = subprocess.Popen([*command, "serve", "--config", str(config)], cwd=ROOT, env=env,
                                          stdout=subprocess.PIPE, stderr=err, text=True)
@@ -132,7 +135,7 @@ level = "{log_level}"
         return stop_process(self.proc)
 
 
-def _stat_counts(path: Path) -> tuple[int, int, int] | None:
+def stat_counts(path: Path) -> tuple[int, int, int] | None:
     try:
         stat = read_stat(path)
     except (OSError, RuntimeError):
@@ -150,10 +153,10 @@ class TrunkUas:
     cumulative) give each step's counts as differences.
     """
 
-    def __init__(self, args: argparse.Namespace, port: int, workdir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, port: int, workdir: Path, extra: Sequence[str] = ()) -> None:
         self.stat_file = workdir / "uas_stat.csv"
         cmd = [args.sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-               "-trace_stat", "-stf", str(self.stat_file), "-fd", "1"]
+               "-trace_stat", "-stf", str(self.stat_file), "-fd", "1", *extra]
         if args.trace_err:
             cmd += ["-trace_err", "-error_file", str(workdir / "uas_errors.log")]
         self.proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -161,7 +164,7 @@ class TrunkUas:
         _wait_bound(port, self.proc)
 
     def counts(self) -> tuple[int, int, int]:
-        return _stat_counts(self.stat_file) or (0, 0, 0)
+        return stat_counts(self.stat_file) or (0, 0, 0)
 
     def wait_for(self, base: tuple[int, int, int], calls: int, timeout: float) -> tuple[int, int, int]:
         """Counts since ``base`` once ``calls`` calls ended there (or ``timeout`` passed)."""
@@ -212,7 +215,7 @@ def run_step(server: ServerProc, uas: TrunkUas, rate: int, args: argparse.Namesp
     kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     uas_cpu = cpu_seconds(uas.proc.pid) - uas_cpu0 if uas.proc.poll() is None else 0.0
     sipp_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime) + uas_cpu
-    uac_counts = _stat_counts(uac_stat)
+    uac_counts = stat_counts(uac_stat)
     if uac_counts is None:
         print(f"# uac exit {uac.returncode}, no statistics: {uac.stderr.strip()[-500:]}", flush=True)
         uac_counts = (0, calls, 0)

@@ -44,7 +44,7 @@ from callcontrol.b2b.call import (
 )
 from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.routing import Route, RouteKind, dialled_number
-from callcontrol.b2b.sides import ALLOW, SDP, Side, UasSide, has_sdp, local_contact
+from callcontrol.b2b.sides import ALLOW, SDP, Side, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
 from callcontrol.model.calls import Call, CallRegistry
 from callcontrol.store.sqlite import Cdr
@@ -52,7 +52,7 @@ from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
 from sip.dialog import Dialog, new_tag
 from sip.errors import SipParseError
-from sip.message import Request
+from sip.message import Request, has_sdp
 from sip.sdp import SdpParseError
 from sip.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
 from sip.ua import IncomingRequest, UserAgent
@@ -101,6 +101,7 @@ class B2buaStats:
     cancelled: int = 0
     rtp_timeouts: int = 0
     shed: int = 0  # INVITEs refused with 503 while overloaded
+    loop_lag_max: float = 0.0  # the latest the lag watch ever fired (s): the worst event-loop stall
     rtp_received: int = 0  # RTP packets from phones, counted when a call's media closes
     rtp_sent: int = 0  # RTP packets to phones (relayed, prompts, music)
 
@@ -186,6 +187,8 @@ class B2bua:
         now = self.loop_time()
         late = now - self._lag_due
         settings = self.settings
+        if late > self.stats.loop_lag_max:
+            self.stats.loop_lag_max = late
         if late > settings.overload_lag:
             if now >= self.shed_until:
                 logger.warning("event loop %.1f s behind: refusing new calls for %.0f s", late,

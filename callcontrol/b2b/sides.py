@@ -17,8 +17,7 @@ from callcontrol.b2b.anchor import A
 from callcontrol.b2b.routing import Target
 from callcontrol.model.calls import Call, Leg
 from sip.dialog import Dialog, DialogState
-from sip.headers import split_header_values
-from sip.message import Request, Response
+from sip.message import Request, Response, allow_events
 from sip.peer import Peer
 from sip.session_timer import SessionTimer
 from sip.transaction import ClientInviteTransaction
@@ -29,25 +28,6 @@ if TYPE_CHECKING:
     from callcontrol.b2b.leg_media import LegMedia
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
-SDP = "application/sdp"
-
-
-def has_sdp(message: Request | Response) -> bool:
-    if not message.body:
-        return False
-    ctype = message.content_type
-    return ctype is None or ctype.split(";", 1)[0].strip().lower() == SDP
-
-
-def allow_events(message: Request | Response) -> frozenset[str]:
-    """The event packages a phone says it accepts (``Allow-Events``, RFC 6665), lower case."""
-    out: set[str] = set()
-    for value in message.headers.get_all("allow-events"):
-        for item in split_header_values(value):
-            name = item.split(";", 1)[0].strip().lower()
-            if name:
-                out.add(name)
-    return frozenset(out)
 
 
 def local_contact(ua: UserAgent, transport: str, user: str) -> str:
