@@ -44,7 +44,7 @@ from callcontrol.b2b.call import (
 )
 from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.routing import Route, RouteKind, dialled_number
-from callcontrol.b2b.sides import ALLOW, SDP, Side, UasSide, local_contact
+from callcontrol.b2b.sides import ALLOW, Side, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
 from callcontrol.model.calls import Call, CallRegistry
 from callcontrol.store.sqlite import Cdr
@@ -52,7 +52,7 @@ from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
 from sip.dialog import Dialog, new_tag
 from sip.errors import SipParseError
-from sip.message import Request, has_sdp
+from sip.message import SDP, Request, has_sdp
 from sip.sdp import SdpParseError
 from sip.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
 from sip.ua import IncomingRequest, UserAgent

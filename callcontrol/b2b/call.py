@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any
 from callcontrol.b2b.anchor import A, B, MediaAnchor
 from callcontrol.b2b.routing import Target
 from callcontrol.b2b.session_timers import SessionTimers
-from callcontrol.b2b.sides import ALLOW, SDP, OnAnswer, OnFail, Purpose, Side, UacSide, UasSide, local_contact
+from callcontrol.b2b.sides import ALLOW, OnAnswer, OnFail, Purpose, Side, UacSide, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party
 from callcontrol.model.calls import Call
 from sip.dialog import Dialog, DialogError, DialogState, new_call_id, new_tag
 from sip.headers import quote
-from sip.message import Request, Response, allow_events, has_sdp, make_request
+from sip.message import SDP, Request, Response, allow_events, has_sdp, make_request
 from sip.peer import Peer
 from sip.sdp import SdpParseError, parse_sdp
 from sip.session_timer import (
