@@ -4,8 +4,12 @@ The API (``callcontrol.api``) has already decoded the request, found the leg in 
 one live-leg index (:class:`~callcontrol.model.calls.CallRegistry`) and checked the
 session's scope; it hands the :class:`~callcontrol.model.calls.Leg` here. A method
 returns once the action has *started* (INVITE, re-INVITE or NOTIFY sent); outcomes
-arrive as leg snapshots through ``Leg.move``. Refusals are
+arrive as leg snapshots through ``Leg.move``. The exceptions are ``hold``/``unhold``, which
+return with the outcome (``callcontrol.actions.hold``). Refusals are
 :class:`~callcontrol.actions.errors.ActionError`s, never API errors.
+
+Each action is one module of this package (originate, answer, terminate, hold, transfer,
+join, prompt, dtmf); :class:`B2buaEngine` only finds the side of a leg and calls it.
 
 :class:`CallEngine` is the seam; :class:`B2buaEngine` is the real one over the B2BUA.
 """
@@ -13,17 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from callcontrol.actions import answer, dtmf, hold, join, originate, prompt, terminate, transfer
 from callcontrol.actions.errors import InvalidArgument, LegNotFound, Unavailable
 from callcontrol.model.calls import Leg
 from ivr.ports import PortsExhausted
-from ivr.prompts import (
-    PromptCodecError,
-    PromptError,
-    PromptFormatError,
-    PromptHttpError,
-    PromptNotFound,
-    PromptTimeout,
-)
 
 if TYPE_CHECKING:
     from callcontrol.b2b.b2bua import B2bua
@@ -42,9 +39,12 @@ class CallEngine(Protocol):
 
     def terminate(self, leg: Leg) -> None: ...
 
-    def hold(self, leg: Leg) -> None: ...
+    async def hold(self, leg: Leg) -> None:
+        """Returns with the hold's outcome (``holding``/``held`` published); a phone that refuses it
+        raises :class:`~callcontrol.actions.errors.Refused` and the call stays as it was."""
+        ...
 
-    def unhold(self, leg: Leg) -> None: ...
+    async def unhold(self, leg: Leg) -> None: ...
 
     def transfer(self, leg: Leg, number: str) -> None: ...
 
@@ -57,23 +57,6 @@ class CallEngine(Protocol):
     def start_dtmf_detect(self, leg: Leg) -> None: ...
 
     def stop_dtmf_detect(self, leg: Leg) -> None: ...
-
-
-def prompt_problem(exc: PromptError) -> str:
-    """What went wrong with a prompt URL, in words a console can show."""
-    if isinstance(exc, PromptNotFound):
-        what = "not found (404)"
-    elif isinstance(exc, PromptTimeout):
-        what = "timed out"
-    elif isinstance(exc, PromptFormatError):
-        what = "not a playable .au or .g729 file"
-    elif isinstance(exc, PromptCodecError):
-        what = "no format the leg can play"
-    elif isinstance(exc, PromptHttpError):
-        what = f"HTTP error{f' {exc.status}' if exc.status else ''}"
-    else:
-        what = "cannot be fetched"
-    return f"{what}: {exc}"
 
 
 class B2buaEngine:
@@ -99,43 +82,37 @@ class B2buaEngine:
         if account is None:
             raise InvalidArgument("bill_id", "no such account")
         try:
-            return await self._b2b.actions.originate(caller_id=caller, callee_id=callee,
-                                                     auto_answer=auto_answer, bill_to=account)
+            return await originate.originate(self._b2b, caller_id=caller, callee_id=callee,
+                                             auto_answer=auto_answer, bill_to=account)
         except PortsExhausted as exc:
             raise Unavailable(f"no media ports: {exc}") from exc
 
     def answer(self, leg: Leg, mode: str | None) -> None:
-        self._b2b.actions.answer(self._side(leg), mode)
+        answer.answer(self._side(leg), mode)
 
     def terminate(self, leg: Leg) -> None:
-        self._b2b.actions.terminate(self._side(leg))
+        terminate.terminate(self._side(leg))
 
-    def hold(self, leg: Leg) -> None:
-        self._b2b.actions.hold(self._side(leg))
+    async def hold(self, leg: Leg) -> None:
+        await hold.hold(self._b2b, self._side(leg))
 
-    def unhold(self, leg: Leg) -> None:
-        self._b2b.actions.unhold(self._side(leg))
+    async def unhold(self, leg: Leg) -> None:
+        await hold.unhold(self._b2b, self._side(leg))
 
     def transfer(self, leg: Leg, number: str) -> None:
-        self._b2b.actions.transfer(self._side(leg), number)
+        transfer.transfer(self._b2b, self._side(leg), number)
 
     def join(self, leg: Leg, other: Leg) -> None:
-        self._b2b.actions.join(self._side(leg), self._side(other))
+        join.join(self._side(leg), self._side(other))
 
     async def play_prompt(self, leg: Leg, url: str, order: int, repeat: int) -> None:
-        control = self._media(leg)
-        try:
-            await control.play_prompt(url, order, repeat)
-        except PromptError as exc:
-            raise InvalidArgument("url", prompt_problem(exc)) from exc
-        except ValueError as exc:  # an order or repeat the player does not take
-            raise InvalidArgument("order" if "order" in str(exc) else "repeat", str(exc)) from exc
+        await prompt.play_prompt(self._media(leg), url, order, repeat)
 
     def stop_play_prompt(self, leg: Leg, order: int) -> None:
-        self._media(leg).stop_prompt(order)
+        prompt.stop_play_prompt(self._media(leg), order)
 
     def start_dtmf_detect(self, leg: Leg) -> None:
-        self._media(leg).start_dtmf()
+        dtmf.start_dtmf_detect(self._media(leg))
 
     def stop_dtmf_detect(self, leg: Leg) -> None:
-        self._media(leg).stop_dtmf()
+        dtmf.stop_dtmf_detect(self._media(leg))

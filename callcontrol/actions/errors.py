@@ -6,7 +6,8 @@ and only these two:
 
 - the API layer (``callcontrol.api``) into ``sip.*`` error codes with ``details``
   (``argument`` names the request parameter, e.g. ``"call"`` -> ``params.call``);
-- a phone's REFER (``callcontrol.actions``) into a SIP response (403, 503...).
+- a phone's REFER (``callcontrol.actions.transfer.refer``) into a SIP response (403 "Transfer
+  Refused").
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class InvalidArgument(ActionError):
 
     def __init__(self, argument: str, message: str) -> None:
         super().__init__(message)
-        self.argument = argument  # the action's argument name ("call", "to_call", "number", ...)
+        self.argument = argument  # the API parameter without "params." ("call", "to_call", "cld", ...)
 
 
 class WrongState(InvalidArgument):
@@ -40,3 +41,13 @@ class LegNotFound(ActionError):
 class Unavailable(ActionError):
     """The server cannot do this now or in this setup: no media anchoring, no media
     ports, shutting down or draining."""
+
+
+class Refused(ActionError):
+    """A phone refused what the action asked of it (a hold re-INVITE answered 488, timed out, or
+    one that could not be sent): the action did not happen and the call stays as it was.
+    ``sip_code`` is the refusal's status (408 for a timeout, 481 when the dialog was gone)."""
+
+    def __init__(self, message: str, sip_code: int) -> None:
+        super().__init__(message)
+        self.sip_code = sip_code

@@ -137,6 +137,17 @@ class MediaAnchor:
             return self.own_offer(side)
         return self._send(side, state.sent.with_direction(direction))
 
+    def sent_offer(self, side: int) -> SessionDescription | None:
+        """The last SDP sent to ``side`` (to put back with ``restore_offer`` if it is refused)."""
+        return self._sides[side].sent
+
+    def restore_offer(self, side: int, sent: SessionDescription | None) -> None:
+        """``side`` refused our last offer (a hold re-INVITE answered 488): what it has is what we
+        sent before, so the next offer's o= version follows that one."""
+        state = self._sides[side]
+        state.sent = sent
+        self._update(state)
+
     def resend(self, side: int) -> bytes | None:
         """The last SDP sent to ``side``, unchanged (a session refresh re-INVITE changes nothing)."""
         sent = self._sides[side].sent

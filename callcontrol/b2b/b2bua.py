@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from callcontrol.actions.call_actions import CallActions
+from callcontrol.actions.transfer import refer
 from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.call import (
     REASON_NO_IVR_APP,
@@ -133,7 +133,6 @@ class B2bua:
         self._lag_timer: asyncio.TimerHandle | None = None
         self._lag_due = 0.0
         self.shed_until = 0.0  # loop time until which new INVITEs are refused (overload)
-        self.actions = CallActions(self)
         self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
         # Whether any API client listens for a routing key (the hub's router); None: assume yes.
         self.app_watching: Callable[[RoutingKey], bool] | None = None
@@ -435,6 +434,10 @@ class B2bua:
             bcall.hangup(REASON_NO_IVR_APP)
 
     # -- call-control support ------------------------------------------------------------------
+    def refer(self, side: Side, incoming: IncomingRequest) -> None:
+        """A REFER from a phone in one of our dialogs (``callcontrol.actions.transfer``)."""
+        refer(self, side, incoming)
+
     def leg_media(self, side: Side) -> LegMedia:
         """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
         control = side.media_control

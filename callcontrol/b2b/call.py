@@ -17,7 +17,7 @@ Sides come from three places:
   (originate's legs, a transfer target). Its outcome goes to the callbacks given
   to :meth:`B2bCall.place`.
 
-Call control (``callcontrol.actions.call_actions``) rearranges pairs: a transfer seats a new
+Call control (``callcontrol.actions``, one module per action) rearranges pairs: a transfer seats a new
 side where the transferor was, an attended transfer hands a side to another call.
 Every leg change goes through the ``Call`` model (``callcontrol.model.calls``) that owns
 the leg, which publishes one snapshot per change.
@@ -75,6 +75,11 @@ REASON_ATTENDED_TRANSFER = "attended transfer"
 REASON_TRANSFER_FAILED = "transfer failed"
 REASON_NO_IVR_APP = "no IVR application"
 
+# What a re-INVITE of ours came to when no final response arrived.
+NOT_SENT = (481, "Call/Transaction Does Not Exist")
+TIMED_OUT = (408, "Request Timeout")
+ReinviteDone = Callable[[int, str], None]  # (final status, phrase)
+
 
 class B2bCall(SessionTimers):
     """One call: its sides, the pair being bridged, its media anchor and watchdog."""
@@ -102,6 +107,20 @@ class B2bCall(SessionTimers):
         if side not in self.sides:
             self.sides.append(side)
         self.pair[side.index] = side
+
+    def hand_over(self, side: Side, to: B2bCall, index: int) -> None:
+        """``side`` leaves this call for ``to``, with its media endpoint and SDP state, and sits at
+        media position ``index`` there (attended transfer). A call left with nobody ends."""
+        assert self.media is not None and to.media is not None
+        if self.pair[side.index] is side:
+            self.pair[side.index] = None
+        self.sides.remove(side)
+        to.media.put(index, self.media.take(side.index))
+        side.index = index
+        to.seat(side)
+        if not self.live_sides():
+            self.ending = True
+            self._finish()
 
     def own(self, side: Side) -> None:
         side.call = self
@@ -649,7 +668,7 @@ class B2bCall(SessionTimers):
             self.hangup(reason, by=side)
             return
         if method == "REFER":
-            self.b2b.actions.refer(side, incoming)
+            self.b2b.refer(side, incoming)
             return
         if method == "INFO":
             self._dtmf_info(side, incoming)
@@ -779,17 +798,19 @@ class B2bCall(SessionTimers):
             self.move(other, CallState.CONNECTED)
 
     # -- requests the server itself sends in a dialog -----------------------------------------
-    def reinvite(self, side: Side, body: bytes, done: Callable[[bool], None] | None = None, *,
+    def reinvite(self, side: Side, body: bytes, done: ReinviteDone | None = None, *,
                  on_final: Callable[[Response | None], None] | None = None) -> None:
         """A re-INVITE of ours with ``body`` (an offer pointing at our endpoint); the answer goes to
-        the side's media state. One at a time per dialog: later ones wait their turn."""
+        the side's media state and ``done`` gets its final (status, phrase): 408 when it timed out,
+        481 when it was never sent (no confirmed dialog, or the side ended while it waited). One at
+        a time per dialog: later ones wait their turn."""
         if side.reinvite_busy:
             side.reinvite_queue.append((body, done, on_final))
             return
         dialog = side.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED or side.ended:
             if done is not None:
-                done(False)
+                done(*NOT_SENT)
             return
         headers = [("Allow", ALLOW)]
         if side.session_timer is not None:
@@ -804,12 +825,19 @@ class B2bCall(SessionTimers):
         answered = False
         ua = self.b2b.ua
 
-        def finished(ok: bool) -> None:
+        def finished(status: int, phrase: str) -> None:
             side.reinvite_busy = False
             if done is not None:
-                done(ok)
-            if side.reinvite_queue and not side.ended:
-                next_body, next_done, next_final = side.reinvite_queue.pop(0)
+                done(status, phrase)
+            queue = side.reinvite_queue
+            if queue and side.ended:
+                waiting = list(queue)
+                queue.clear()
+                for _body, next_done, _final in waiting:  # never sent: say so, nobody waits forever
+                    if next_done is not None:
+                        next_done(*NOT_SENT)
+            elif queue:
+                next_body, next_done, next_final = queue.pop(0)
                 self.reinvite(side, next_body, next_done, on_final=next_final)
 
         def on_response(resp: Response) -> None:
@@ -832,7 +860,7 @@ class B2bCall(SessionTimers):
                 self.hangup(f"{resp.status} {resp.reason}", resp.status)
             if on_final is not None:
                 on_final(resp)
-            finished(ok)
+            finished(resp.status, resp.reason or str(resp.status))
 
         def on_failure(why: str) -> None:
             nonlocal answered
@@ -840,7 +868,7 @@ class B2bCall(SessionTimers):
                 answered = True
                 if on_final is not None:
                     on_final(None)
-                finished(False)
+                finished(*TIMED_OUT)
 
         tx = ua.send_request(request, side.peer, on_response, on_failure)
 
