@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 
 PACKAGES = ("callcontrol", "sip", "ivr")
-LOWER_LAYERS = ("sip", "ivr")  # know nothing of callcontrol (DESIGN.md)
+LOWER_LAYERS = ("sip", "ivr")  # know nothing of callcontrol (docs/design.md)
 
 
 def module_name(root: Path, path: Path) -> str:

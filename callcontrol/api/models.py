@@ -10,7 +10,7 @@ results directly (the notification path never goes through pydantic).
 ``callcontrol.model.callinfo`` encodes; their field names are checked against
 that module's wire field lists at import, and their value types come from it.
 
-Error codes are those of SPEC.md; ``auth.*`` and ``session.resync_required``
+Error codes are those of docs/spec.md; ``auth.*`` and ``session.resync_required``
 are ours (PortaSIP answers faults there).
 """
 from __future__ import annotations

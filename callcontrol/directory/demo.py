@@ -1,4 +1,4 @@
-"""The demo directory of SPEC.md ("Operating the server"), seeded into an empty store.
+"""The demo directory of docs/spec.md ("Operating the server"), seeded into an empty store.
 
 Its ids and credentials are fixed so that examples, SIPp scenarios and tests
 can rely on them; they are public, so the server binds only to loopback

@@ -9,7 +9,7 @@ legs and forwards to the hub). A move to the state the leg is already in is not 
 change (a second 180) and publishes nothing; a move the table does not allow
 raises :class:`LegStateError`.
 
-Identity (DESIGN "Identity of a call part"): a leg is ``CallId(id, tag)``. ``id``
+Identity (docs/design.md, "Identity of a call part"): a leg is ``CallId(id, tag)``. ``id``
 is the Call-ID of the call's first dialog (leg A's), shared by every leg of the
 call; ``tag`` is the local tag the server uses in that leg's own dialog, unique
 per leg. ``sip_call_id`` is the Call-ID actually used on the leg's wire (leg B

@@ -8,7 +8,7 @@ needs), 1005 is busy (``cc_uas_busy.xml``), 1006 rings until cancelled (``cc_uas
 Each test makes fresh calls and leaves none behind (phones reset and the server's active-call
 gauge back at 0 after each test). The API client is ``demo-corp`` subscribed to customer 1; each
 test asserts what the phones saw on the wire (pjsua events, SIPp ``-trace_msg`` traces, SIPp's own
-regexp checks) and the notifications in order, per the issue 5 behaviour contract (SPEC.md,
+regexp checks) and the notifications in order, per the issue 5 behaviour contract (docs/spec.md,
 "CallControl methods"). The first three tests check the peers themselves, without issue 5.
 """
 from __future__ import annotations
