@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sip.auth import (
@@ -35,6 +35,11 @@ def select_challenge(values: Iterable[str]) -> DigestChallenge | None:
     Values that are not Digest, malformed, or use an unknown algorithm are
     skipped, which is how a UAC falls back from SHA-512-256 to SHA-256 to MD5.
     """
+    return next(_supported_challenges(values), None)
+
+
+def _supported_challenges(values: Iterable[str]) -> Iterator[DigestChallenge]:
+    """The challenges among ``values`` this module can answer, in order; the rest are skipped."""
     for value in values:
         try:
             ch = parse_challenge(value)
@@ -42,8 +47,7 @@ def select_challenge(values: Iterable[str]) -> DigestChallenge | None:
             logger.debug("skipping challenge: %s", exc)
             continue
         if ch.supported:
-            return ch
-    return None
+            yield ch
 
 
 def _choose_qop(challenge: DigestChallenge) -> str | None:
@@ -168,14 +172,9 @@ class ClientAuthState:
         is forgotten so a later request starts afresh.
         """
         offered: dict[str, DigestChallenge] = {}
-        for value in values:
-            try:
-                ch = parse_challenge(value)
-            except DigestError as exc:
-                logger.debug("ignoring unparsable challenge: %s", exc)
-                continue
+        for ch in _supported_challenges(values):
             # RFC 8760 §2.4: per realm, the topmost challenge we support.
-            if ch.supported and ch.realm not in offered:
+            if ch.realm not in offered:
                 offered[ch.realm] = ch
         refused = False
         for realm, ch in offered.items():
