@@ -26,9 +26,9 @@ from callcontrol.api.client_context import ClientContext, Transport
 from callcontrol.api.events import EventRouter, notification_tail
 from callcontrol.api.ordering import current_command
 from callcontrol.api.sessions import DEFAULT_IDLE_TIMEOUT, Session, SessionService
+from callcontrol.directory.model import DirectoryView
 from callcontrol.model.callinfo import CallInfo, CallState
 from callcontrol.model.calls import CallRegistry
-from callcontrol.model.scope import DirectoryView
 
 if TYPE_CHECKING:
     from callcontrol.actions.engine import CallEngine

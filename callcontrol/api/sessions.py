@@ -28,7 +28,8 @@ from typing import Any
 from callcontrol.access.throttle import LoginThrottle
 from callcontrol.api.events import Feed
 from callcontrol.api.models import AuthFailed, Forbidden, SessionExpired, WrongParameters
-from callcontrol.model.scope import DirectoryView, PrincipalLike, Scope
+from callcontrol.directory.model import DirectoryView
+from callcontrol.model.scope import PrincipalLike, Scope
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 Realm = Literal["administrator", "reseller", "customer", "account"]
 
@@ -68,6 +68,28 @@ class Principal:
     i_reseller: int | None = None
     i_customer: int | None = None
     i_account: int | None = None
+
+
+class DirectoryView(Protocol):
+    """The directory's synchronous, in-memory lookups (those of ``service.Directory``).
+
+    What the call model (routing keys, scopes) and the API read the directory through.
+    """
+
+    async def authenticate(self, login: str, password: str, domain: str | None = None) -> Any: ...
+    def customer(self, i_customer: int) -> Any: ...
+    def account(self, i_account: int) -> Any: ...
+    def account_by_id(self, id: str) -> Any: ...
+    def ivr_an(self, i_ivr_an: int) -> Any: ...
+
+
+def main_office_of(customer: Any) -> int | None:
+    """The main office a customer belongs to: itself (type 3), its main office (type 2), or None."""
+    if customer.i_office_type == OfficeType.MAIN:
+        return customer.i_customer
+    if customer.i_office_type == OfficeType.BRANCH:
+        return customer.i_main_office
+    return None
 
 
 # --- validation ------------------------------------------------------------------

@@ -20,14 +20,11 @@ import logging
 import time
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
-from callcontrol.directory.model import OfficeType
-
-if TYPE_CHECKING:
-    from callcontrol.model.scope import DirectoryView
+from callcontrol.directory.model import DirectoryView, main_office_of
 
 logger = logging.getLogger(__name__)
 
@@ -254,12 +251,3 @@ def routing_keys(directory: DirectoryView, *, i_account: int | None = None,
         if customer is not None:
             keys["i_main_office"] = main_office_of(customer)
     return keys
-
-
-def main_office_of(customer: Any) -> int | None:
-    """The main office a customer belongs to: itself (type 3), its main office (type 2), or None."""
-    if customer.i_office_type == OfficeType.MAIN:
-        return customer.i_customer
-    if customer.i_office_type == OfficeType.BRANCH:
-        return customer.i_main_office
-    return None

@@ -11,7 +11,7 @@ calls it takes part in, including the far party's details. Anything not
 covered behaves as if it did not exist; a routing key that names nothing in
 the directory is not covered by anyone.
 
-The directory is read through :class:`DirectoryView` (the lookups of
+The directory is read through ``callcontrol.directory.model.DirectoryView`` (the lookups of
 ``callcontrol.directory.service.Directory``); lookups are in-memory and synchronous.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal, Protocol
 
-from callcontrol.model.callinfo import CallInfo, Party, main_office_of
+from callcontrol.directory.model import DirectoryView, main_office_of
+from callcontrol.model.callinfo import CallInfo, Party
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +38,6 @@ class PrincipalLike(Protocol):
     def i_customer(self) -> int | None: ...
     @property
     def i_account(self) -> int | None: ...
-
-
-class DirectoryView(Protocol):
-    async def authenticate(self, login: str, password: str, domain: str | None = None) -> Any: ...
-    def customer(self, i_customer: int) -> Any: ...
-    def account(self, i_account: int) -> Any: ...
-    def account_by_id(self, id: str) -> Any: ...
-    def ivr_an(self, i_ivr_an: int) -> Any: ...
 
 
 class Scope:
