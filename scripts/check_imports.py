@@ -135,22 +135,35 @@ def shortest_cycle(graph: dict[str, set[str]], members: list[str]) -> list[str]:
     return [start, start]
 
 
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Each project module under ``root`` and the project modules it imports."""
+    modules = find_modules(root)
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles: strongly connected components of more than one module, or a self-import."""
+    return [c for c in strongly_connected(graph) if len(c) > 1 or c[0] in graph[c[0]]]
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(module, target) for each import of ``callcontrol`` from a lower layer."""
+    return [(name, target)
+            for name, targets in sorted(graph.items()) if name.split(".")[0] in LOWER_LAYERS
+            for target in sorted(targets) if target.split(".")[0] == "callcontrol"]
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[1]).resolve() if len(argv) > 1 else Path(__file__).resolve().parent.parent
-    modules = find_modules(root)
-    graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
+    graph = import_graph(root)
     problems = 0
-    for component in strongly_connected(graph):
-        if len(component) > 1 or component[0] in graph[component[0]]:
-            problems += 1
-            print("import cycle: " + " -> ".join(shortest_cycle(graph, component)))
-    for name, targets in sorted(graph.items()):
-        if name.split(".")[0] in LOWER_LAYERS:
-            for target in sorted(targets):
-                if target.split(".")[0] == "callcontrol":
-                    problems += 1
-                    print(f"layering: {name} imports {target}")
-    print(f"{len(modules)} modules, {sum(map(len, graph.values()))} imports, {problems} problems")
+    for component in cycles(graph):
+        problems += 1
+        print("import cycle: " + " -> ".join(shortest_cycle(graph, component)))
+    for name, target in layering_violations(graph):
+        problems += 1
+        print(f"layering: {name} imports {target}")
+    print(f"{len(graph)} modules, {sum(map(len, graph.values()))} imports, {problems} problems")
     return 1 if problems else 0
 
 
