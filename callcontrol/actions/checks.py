@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from callcontrol.actions.errors import InvalidArgument, LegNotFound, Unavailable, WrongState
+from callcontrol.b2b import reinvite as own_requests
 from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.routing import Route, RouteKind
 from callcontrol.b2b.sides import Side
@@ -63,7 +64,7 @@ def media_of(bcall: B2bCall) -> MediaAnchor:
 
 def still_up(side: Side) -> None:
     """After waiting for a phone: the leg (and its call) must still be there."""
-    if side.ended or side.call.ending:
+    if side.ended or side.call is None or side.call.ending:
         raise LegNotFound("the leg has ended")
 
 
@@ -82,7 +83,7 @@ def ask_phone(side: Side, event: str) -> asyncio.Future[bool] | None:
         if not accepted.done():
             accepted.set_result(status < 300)
 
-    side.call.notify(side, event, done)
+    own_requests.notify(side.call, side, event, done)
     return accepted
 
 
@@ -95,5 +96,5 @@ async def reinvite(side: Side, body: bytes) -> tuple[int, str]:
         if not answered.done():
             answered.set_result((status, phrase))
 
-    side.call.reinvite(side, body, done)
+    own_requests.reinvite(side.call, side, body, done)
     return await answered

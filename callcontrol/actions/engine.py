@@ -64,6 +64,8 @@ class B2buaEngine:
 
     def __init__(self, b2b: B2bua) -> None:
         self._b2b = b2b
+        # A phone's REFER is a transfer too: the calls hand it here (no import of the actions below).
+        b2b.ctx.refer = lambda side, incoming: transfer.refer(b2b, side, incoming)
 
     def _side(self, leg: Leg) -> Side:
         side = leg.side

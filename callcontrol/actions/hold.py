@@ -31,6 +31,9 @@ from callcontrol.actions.checks import (
 )
 from callcontrol.actions.errors import Refused, WrongState
 from callcontrol.b2b.call import B2bCall
+from callcontrol.b2b.call_machine import CallEvent, CallPhase
+from callcontrol.b2b.reinvite import reinvite as send_reinvite
+from callcontrol.b2b.side_machine import HoldRole
 from callcontrol.b2b.sides import Side
 from callcontrol.model.callinfo import CallState
 from ivr.moh import MohUnavailable
@@ -46,7 +49,7 @@ async def hold(b2b: B2bua, side: Side) -> None:
     talking(side)
     held = partner(side)
     bcall = side.call
-    if side.leg.state is CallState.HOLDING or bcall.server_hold is not None:
+    if side.leg.state is CallState.HOLDING or bcall.phase is CallPhase.SERVER_HOLD:
         raise WrongState("call", "call is already on hold")
     asked = ask_phone(side, "hold")
     if asked is not None and await asked:
@@ -60,7 +63,8 @@ async def _server_hold(b2b: B2bua, holder: Side, held: Side) -> None:
     bcall = holder.call
     media = media_of(bcall)
     hold = (holder, held)
-    bcall.server_hold = hold
+    bcall.fire(CallEvent.HOLD)
+    bcall.held = hold
     before = {side: media.sent_offer(side.index) for side in hold}
     answers = asyncio.gather(reinvite(holder, media.redirect(holder.index, Direction.INACTIVE)),
                              reinvite(held, media.redirect(held.index, Direction.SENDONLY)))
@@ -70,12 +74,13 @@ async def _server_hold(b2b: B2bua, holder: Side, held: Side) -> None:
     except MohUnavailable as exc:  # e.g. a G.729-only leg: held in silence
         logger.info("call %s: no music on hold: %s", bcall.call.id, exc)
     outcomes = dict(zip(hold, await answers, strict=True))
-    if bcall.server_hold is not hold:
-        return  # undone meanwhile (unhold, transfer, join, hangup): theirs to publish
+    if bcall.held is not hold:
+        still_up(holder)  # a hangup meanwhile: the leg has ended
+        return  # undone meanwhile (unhold, transfer, join): theirs to publish
     refusals = [(side, status, phrase) for side, (status, phrase) in outcomes.items() if status >= 300]
     if not refusals:
-        bcall.move(holder, CallState.HOLDING)
-        bcall.move(held, CallState.HELD)
+        bcall.set_hold(holder, HoldRole.HOLDING)
+        bcall.set_hold(held, HoldRole.HELD)
         return
     # Refused: put the call back as it was before the hold.
     clear_hold(bcall)
@@ -83,7 +88,7 @@ async def _server_hold(b2b: B2bua, holder: Side, held: Side) -> None:
         if side.ended or side.call is not bcall:
             continue
         if status < 300:
-            bcall.reinvite(side, media.redirect(side.index, Direction.SENDRECV))
+            send_reinvite(bcall, side, media.redirect(side.index, Direction.SENDRECV))
         else:
             media.restore_offer(side.index, before[side])  # the phone still has the old offer
     who, status, phrase = refusals[0]
@@ -94,7 +99,7 @@ async def _server_hold(b2b: B2bua, holder: Side, held: Side) -> None:
 async def unhold(b2b: B2bua, side: Side) -> None:
     talking(side)
     bcall = side.call
-    hold = bcall.server_hold
+    hold = bcall.held
     if hold is not None and side in hold:
         clear_hold(bcall)
         await _resume_both(bcall, *hold)
@@ -121,21 +126,12 @@ async def _resume_both(bcall: B2bCall, one: Side, two: Side) -> None:
         who, status, phrase = refusals[0]
         raise Refused(f"{phone_party(who.leg).id} refused the unhold: {status} {phrase}", status)
     for side in sides:
-        side.call.move(side, CallState.CONNECTED)
+        if side.call is not None:
+            side.call.set_hold(side, HoldRole.NONE)
 
 
 def clear_hold(bcall: B2bCall) -> None:
-    """The server's hold ends (unhold, a refused hold, transfer, join): music off, relay on; the
-    re-INVITEs that put the media back are the caller's business."""
-    hold = bcall.server_hold
-    if hold is None:
-        return
-    bcall.server_hold = None
-    holder = hold[0]
-    for side in hold:
-        control = side.media_control
-        if control is not None:
-            control.stop_moh()
-    media = bcall.media
-    if media is not None and holder.call is bcall:
-        media.relay.resume(media.endpoint(holder.index))
+    """The server's hold ends (unhold, a refused hold, the other call of a join): music off, relay
+    on (the call machine's STOP_HOLD); the re-INVITEs that put the media back are the caller's."""
+    if bcall.phase is CallPhase.SERVER_HOLD:
+        bcall.fire(CallEvent.UNHOLD)

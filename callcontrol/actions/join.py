@@ -6,8 +6,10 @@ from callcontrol.actions.checks import media_of, partner, phone_party, talking
 from callcontrol.actions.errors import InvalidArgument
 from callcontrol.actions.hold import clear_hold
 from callcontrol.b2b.call import REASON_ATTENDED_TRANSFER
+from callcontrol.b2b.call_machine import CallEvent
+from callcontrol.b2b.reinvite import reinvite
+from callcontrol.b2b.side_machine import HoldRole
 from callcontrol.b2b.sides import Side
-from callcontrol.model.callinfo import CallState
 
 
 def join(first: Side, second: Side) -> None:
@@ -22,12 +24,18 @@ def join(first: Side, second: Side) -> None:
     call1, call2 = first.call, second.call
     media1 = media_of(call1)
     media_of(call2)
-    clear_hold(call1)
+    call1.fire(CallEvent.JOIN)  # ends a server hold of call1
     clear_hold(call2)
     index = first.index
     call1.drop(first, REASON_ATTENDED_TRANSFER)
     call2.drop(second, REASON_ATTENDED_TRANSFER)
     call2.hand_over(p2, call1, index)  # p2 (endpoint and SDP state) sits where the transferor was
     for side, other in ((p1, p2), (p2, p1)):
-        call1.reinvite(side, media1.relay_offer(other.index, side.index),
-                       lambda status, phrase, side=side: side.call.move(side, CallState.CONNECTED))
+        reinvite(call1, side, media1.relay_offer(other.index, side.index),
+                 lambda status, phrase, side=side: connected(side))
+
+
+def connected(side: Side) -> None:
+    """A re-INVITE that put ``side``'s media back to its partner was answered: no hold any more."""
+    if side.call is not None:
+        side.call.set_hold(side, HoldRole.NONE)

@@ -9,6 +9,8 @@ from callcontrol.actions.checks import route_to
 from callcontrol.actions.errors import Unavailable
 from callcontrol.b2b.anchor import A, B
 from callcontrol.b2b.call import AUTO_ANSWER_HEADERS, B2bCall
+from callcontrol.b2b.call_machine import CallEvent
+from callcontrol.b2b.outgoing import place
 from callcontrol.b2b.routing import RouteKind
 from callcontrol.b2b.sides import UacSide
 from callcontrol.model.callinfo import Party, routing_keys
@@ -37,8 +39,9 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
     host, _port = b2b.ua.local_address(caller_route.targets[0].peer.transport)
     call_id = new_call_id(host)
     call = b2b.registry.new_call(call_id)
-    bcall = B2bCall(b2b, call)
+    bcall = B2bCall(b2b.ctx, call)
     bcall.media = media
+    bcall.fire(CallEvent.PLACE)
     b2b.calls[call_id] = bcall
     body = media.own_offer(A) if media is not None else b""
 
@@ -49,20 +52,20 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
             bcall.hangup(route.reason or "Not Found", route.status or 404)
             return
         offer = bcall.media.relay_offer(A, B) if bcall.media is not None else b""
-        bcall.place(B, route.targets, caller=caller, callee=callee, body=offer, from_user=caller_id,
-                    from_display=caller.display_name, leg_id=f"{call_id}~10", on_answer=b_answered,
-                    on_fail=failed)
+        place(bcall, B, route.targets, caller=caller, callee=callee, body=offer, from_user=caller_id,
+              from_display=caller.display_name, leg_id=f"{call_id}~10", on_answer=b_answered, on_fail=failed)
 
     def b_answered(b: UacSide) -> None:
         bcall.seat(b)
+        bcall.fire(CallEvent.CONNECTED)
         b2b.stats.answered += 1
 
     def failed(side: UacSide, status: int, phrase: str) -> None:
         bcall.hangup(phrase, status)
 
-    bcall.place(A, caller_route.targets, caller=callee, callee=caller, body=body, from_user=callee_id,
-                from_display=callee.display_name, extra=AUTO_ANSWER_HEADERS if auto_answer else (),
-                sip_call_id=call_id, on_answer=a_answered, on_fail=failed, caller_side=True)
+    place(bcall, A, caller_route.targets, caller=callee, callee=caller, body=body, from_user=callee_id,
+          from_display=callee.display_name, extra=AUTO_ANSWER_HEADERS if auto_answer else (),
+          sip_call_id=call_id, on_answer=a_answered, on_fail=failed, caller_side=True)
     b2b.stats.calls += 1
     return call_id
 

@@ -14,12 +14,14 @@ from urllib.parse import unquote
 
 from callcontrol.actions.checks import media_of, partner, phone_party, route_to, talking
 from callcontrol.actions.errors import ActionError
-from callcontrol.actions.hold import clear_hold
-from callcontrol.actions.join import join
+from callcontrol.actions.join import connected, join
 from callcontrol.b2b.call import REASON_BLIND_TRANSFER, REASON_TRANSFER_FAILED, B2bCall
+from callcontrol.b2b.call_machine import CallEvent, CallPhase
+from callcontrol.b2b.outgoing import place
+from callcontrol.b2b.reinvite import reinvite
 from callcontrol.b2b.routing import Route, dialled_number
 from callcontrol.b2b.sides import Side, UacSide
-from callcontrol.model.callinfo import CallState, Party
+from callcontrol.model.callinfo import Party
 from sip.dialog import DialogError
 from sip.errors import SipParseError
 from sip.headers import parse_name_addr
@@ -39,10 +41,10 @@ def transfer(b2b: B2bua, side: Side, cld: str) -> None:
     media = media_of(bcall)
     route = route_to(b2b, cld, "cld")
     callee = b2b.party_for(route)
-    if bcall.ivr is not None and bcall.other(side) is None:
+    if bcall.phase is CallPhase.IVR and bcall.other(side) is None:
         transferee = side
         index = 1 - side.index
-        bcall.ivr = None
+        bcall.ivr_an = None
         control = side.media_control
         if control is not None:
             for order in (2, 3):
@@ -52,7 +54,7 @@ def transfer(b2b: B2bua, side: Side, cld: str) -> None:
         index = side.index
         bcall.drop(side, REASON_BLIND_TRANSFER)
         media.reset(index)
-    clear_hold(bcall)
+    bcall.fire(CallEvent.TRANSFER)  # ends a server hold
     _place_for(bcall, transferee, index, route, callee)
 
 
@@ -62,18 +64,20 @@ def _place_for(bcall: B2bCall, transferee: Side, index: int, route: Route, calle
 
     def answered(new: UacSide) -> None:
         bcall.seat(new)
+        if bcall.phase is CallPhase.TRANSFERRING:
+            bcall.fire(CallEvent.CONNECTED)
         if not transferee.ended:
-            bcall.reinvite(transferee, media.relay_offer(new.index, transferee.index),
-                           lambda status, phrase: transferee.call.move(transferee, CallState.CONNECTED))
+            reinvite(bcall, transferee, media.relay_offer(new.index, transferee.index),
+                     lambda status, phrase: connected(transferee))
 
     def failed(new: UacSide, status: int, phrase: str) -> None:
         logger.info("call %s: transfer to %s failed: %d %s", bcall.call.id, route.number, status, phrase)
         bcall.hangup(REASON_TRANSFER_FAILED)
 
-    bcall.place(index, route.targets, caller=party, callee=callee,
-                body=media.relay_offer(transferee.index, index), from_user=party.id,
-                from_display=party.display_name, leg_id=transferee.leg.call.id, model=transferee.model,
-                on_answer=answered, on_fail=failed)
+    place(bcall, index, route.targets, caller=party, callee=callee,
+          body=media.relay_offer(transferee.index, index), from_user=party.id,
+          from_display=party.display_name, leg_id=transferee.leg.call.id, model=transferee.model,
+          on_answer=answered, on_fail=failed)
 
 
 def refer(b2b: B2bua, side: Side, incoming: IncomingRequest) -> None:

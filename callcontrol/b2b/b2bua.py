@@ -3,7 +3,8 @@
 
 This module is the intake and the lifecycle (``B2bua``: authorise, route, create
 the call, RTP inactivity check, shutdown); one call's signalling is
-``callcontrol.b2b.call.B2bCall``. Flow of one call:
+``callcontrol.b2b.call.B2bCall`` and the modules around it (``outgoing``, ``relay``,
+``reinvite``, ``session_timers``). Flow of one call:
 
 - leg A's INVITE is authorised (digest account or trusted address), routed
   (``callcontrol.b2b.routing``) and, unless media anchoring is off, given a
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from callcontrol.actions.transfer import refer
+from callcontrol.b2b import outgoing, session_timers
 from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.call import (
     REASON_NO_IVR_APP,
@@ -42,7 +43,11 @@ from callcontrol.b2b.call import (
     TRUSTED,
     B2bCall,
 )
+from callcontrol.b2b.call_machine import CallEvent
+from callcontrol.b2b.context import CallContext, Teardowns
 from callcontrol.b2b.leg_media import LegMedia
+from callcontrol.b2b.relay import Inbound
+from callcontrol.b2b.side_machine import SideEvent
 from callcontrol.b2b.routing import Route, RouteKind, dialled_number
 from callcontrol.b2b.sides import ALLOW, Side, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
@@ -127,8 +132,10 @@ class B2bua:
         self.accepting = True
         self.calls: dict[str, B2bCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._teardowns = 0  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
-        self._teardowns_done = asyncio.Event()
+        self.teardowns = Teardowns()  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
+        # What every call gets from here (nothing that points back at the B2BUA or the calls).
+        self.ctx = CallContext(ua=ua, settings=self.settings, stats=self.stats, teardowns=self.teardowns,
+                               wall=wall)
         self._idle_timer: asyncio.TimerHandle | None = None
         self._lag_timer: asyncio.TimerHandle | None = None
         self._lag_due = 0.0
@@ -142,23 +149,6 @@ class B2bua:
 
     def loop_time(self) -> float:
         return asyncio.get_running_loop().time()
-
-    def teardown_started(self) -> Callable[[], None]:
-        """Count one BYE/CANCEL in flight; call the returned function (once) when it is answered."""
-        self._teardowns += 1
-        self._teardowns_done.clear()
-        finished = False
-
-        def done() -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            self._teardowns -= 1
-            if self._teardowns == 0:
-                self._teardowns_done.set()
-
-        return done
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -225,11 +215,11 @@ class B2bua:
             bcall.hangup(REASON_SHUTDOWN, 503)
         for task in list(self._tasks):
             task.cancel()
-        if self._teardowns:
+        if self.teardowns.pending:
             try:
-                await asyncio.wait_for(self._teardowns_done.wait(), self.settings.shutdown_grace)
+                await asyncio.wait_for(self.teardowns.wait(), self.settings.shutdown_grace)
             except TimeoutError:
-                logger.warning("shutdown: %d BYE/CANCEL still unanswered", self._teardowns)
+                logger.warning("shutdown: %d BYE/CANCEL still unanswered", self.teardowns.pending)
 
     def _call_ended(self, call: Call) -> None:
         bcall = self.calls.pop(call.id, None)
@@ -308,10 +298,10 @@ class B2bua:
         host, port = self.ua.local_address(transport)
         tag = new_tag()
         call = self.registry.new_call(request.call_id)
-        bcall = B2bCall(self, call)
+        bcall = B2bCall(self.ctx, call)
         leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
                            callee=callee, transport_id=f"{host}:{port}", now=self.wall())
-        a = UasSide(bcall, leg, incoming, local_contact(self.ua, transport, route.number), tag)
+        a = UasSide(bcall, leg, call, incoming, local_contact(self.ua, transport, route.number), tag)
         a.session_timer = timer  # starts with our 2xx
         bcall.a = a
         bcall.seat(a)
@@ -322,7 +312,7 @@ class B2bua:
             return
         self.calls[call.id] = bcall
         self.stats.calls += 1
-        self.ua.register_dialog(request.call_id, tag, a)
+        self.ua.register_dialog(request.call_id, tag, Inbound(a))
         incoming.on_cancel = bcall.a_cancelled
         if route.kind is RouteKind.IVR:
             task = asyncio.ensure_future(self._answer_ivr(bcall, route))
@@ -333,7 +323,7 @@ class B2bua:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
-            bcall.start_forks(route.targets, callee)
+            outgoing.start_forks(bcall, route.targets, callee)
 
     async def open_media(self) -> MediaAnchor:
         if self.allocator is None:
@@ -358,7 +348,7 @@ class B2bua:
 
     async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
         if await self._media_for(bcall) is not None:
-            bcall.start_forks(route.targets, callee)
+            outgoing.start_forks(bcall, route.targets, callee)
 
     def _caller_party(self, request: Request, who: Any) -> Party:
         if who != TRUSTED and getattr(who, "i_account", None) is not None:
@@ -392,7 +382,7 @@ class B2bua:
         media = await self._media_for(bcall)
         if media is None:
             return
-        bcall.ivr = route.ivr_an
+        bcall.ivr_an = route.ivr_an
         a = bcall.a
         assert a is not None and a.dialog is not None
         request = a.incoming.request
@@ -406,17 +396,17 @@ class B2bua:
             headers.extend(a.session_timer.response_headers())
         response = a.incoming.respond(200, to_tag=a.tag, headers=headers, body=body)
         a.dialog.response_sent(request, response)
-        bcall.start_session_timer(a, a.session_timer)
-        bcall.move(a, CallState.CONNECTED)
+        session_timers.start(bcall, a, a.session_timer)
+        bcall.side_step(a, SideEvent.ANSWER)
         self.stats.answered += 1
-        bcall.arm_ack_watch()
+        bcall.fire(CallEvent.ANSWERED_HERE)
         watching = self.app_watching
         if watching is not None and not watching(("i_ivr_an", route.ivr_an.i_ivr_an)):
             await self._ivr_fallback(bcall, a)
 
     async def _ivr_fallback(self, bcall: B2bCall, side: Side) -> None:
         """Nobody drives this IVR: the caller hears the fallback, then the call ends."""
-        logger.info("call %s: no application for IVR %s, playing the fallback", bcall.call.id, bcall.ivr.number)
+        logger.info("call %s: no application for IVR %s, playing the fallback", bcall.call.id, bcall.ivr_an.number)
         control = self.leg_media(side)
         settings = self.settings
         seconds = settings.ivr_fallback_seconds
@@ -434,10 +424,6 @@ class B2bua:
             bcall.hangup(REASON_NO_IVR_APP)
 
     # -- call-control support ------------------------------------------------------------------
-    def refer(self, side: Side, incoming: IncomingRequest) -> None:
-        """A REFER from a phone in one of our dialogs (``callcontrol.actions.transfer``)."""
-        refer(self, side, incoming)
-
     def leg_media(self, side: Side) -> LegMedia:
         """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
         control = side.media_control

@@ -2,19 +2,29 @@
 
 A :class:`UasSide` is an INVITE a phone sent us; a :class:`UacSide` one the server
 sent (a leg B fork of a dialled call, or a call the server places for originate and
-transfers). A side knows its dialog, where to send, its leg in the call model and
-which call it belongs to now (an attended transfer hands a side to another call);
-what it receives in its dialog goes to that call (``callcontrol.b2b.call``).
+transfers). A side knows its dialog, where to send, its leg in the call model, its
+state in the side machine (``callcontrol.b2b.side_machine``) and which call owns it
+now (an attended transfer hands a side to another call). What a phone sends in the
+dialog reaches the call through ``callcontrol.b2b.relay``, registered with the UA.
 """
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from callcontrol.b2b.anchor import A
 from callcontrol.b2b.routing import Target
+from callcontrol.b2b.side_machine import (
+    INVITE_PENDING,
+    UAC_TRANSITIONS,
+    UAS_TRANSITIONS,
+    HoldRole,
+    SideEvent,
+    SideState,
+    Step,
+    step,
+)
 from callcontrol.model.calls import Call, Leg
 from sip.dialog import Dialog, DialogState
 from sip.message import Request, Response, allow_events
@@ -24,7 +34,6 @@ from sip.transaction import ClientInviteTransaction
 from sip.ua import IncomingRequest, UserAgent
 
 if TYPE_CHECKING:
-    from callcontrol.b2b.call import B2bCall
     from callcontrol.b2b.leg_media import LegMedia
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
@@ -41,20 +50,43 @@ class Purpose(enum.Enum):
     PLACED = "placed"  # a call the server places itself (originate, transfer target)
 
 
+ReinviteDone = Callable[[int, str, Response | None], None]  # (final status, phrase, response or None)
+
+
+class OwnReinvites:
+    """The server's re-INVITEs on one dialog: the one in flight and those waiting for it."""
+
+    __slots__ = ("in_flight", "waiting")
+
+    def __init__(self) -> None:
+        self.in_flight: Request | None = None
+        self.waiting: list[tuple[bytes, ReinviteDone]] = []
+
+    def clear(self) -> list[tuple[bytes, ReinviteDone]]:
+        waiting, self.waiting = self.waiting, []
+        return waiting
+
+
 class Side:
-    """The server's dialog with one phone: where to send, the leg, a pending deferred ACK."""
+    """The server's dialog with one phone: its state, where to send, the leg."""
 
-    __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "dialog", "index",
-                 "leg", "media_control", "model", "peer", "pending_ack", "reinvite_busy", "reinvite_queue",
-                 "session_timer", "st_handle", "st_pending", "tag")
+    TABLE: ClassVar[dict[tuple[SideState, SideEvent], Step]]
 
-    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
-                 tag: str, *, caller_side: bool) -> None:
-        self.call = call  # the B2bCall that owns this side now (an attended transfer moves it)
+    __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "deferred_ack", "dialog",
+                 "hold", "index", "leg", "media_control", "model", "peer", "reinvites", "session_timer",
+                 "st_pending", "state", "tag")
+
+    def __init__(self, call: Any, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
+                 tag: str, *, caller_side: bool, state: SideState) -> None:
+        # The B2bCall that owns this side now (an attended transfer moves it); untyped here so
+        # that sides stay below the call module. None once the call is finished.
+        self.call = call
         self.model = model  # the call model that owns the leg (never changes)
         self.index = index  # media position in ``call.media``
         self.leg = leg
         leg.side = self
+        self.state = state
+        self.hold = HoldRole.NONE
         self.dialog: Dialog | None = None
         self.peer = peer  # sticky: in-dialog requests go where the dialog started (NAT-friendly)
         self.contact = contact
@@ -62,16 +94,19 @@ class Side:
         self.caller_side = caller_side  # its BYE reads "caller hung up"
         self.allow_events: frozenset[str] = frozenset()
         self.answered_invite: IncomingRequest | None = None  # a re-INVITE we 2xx'd, awaiting its ACK
-        # A 2xx of ours to ACK once the other side's ACK brings the SDP answer (offerless INVITE):
-        # (dialog, INVITE CSeq, the INVITE's client transaction).
-        self.pending_ack: tuple[Dialog, int, ClientInviteTransaction | None] | None = None
-        self.reinvite_busy = False  # a re-INVITE of ours is in progress on this dialog
-        self.reinvite_queue: list[tuple[bytes, Callable[[bool], None] | None,
-                                        Callable[[Response | None], None] | None]] = []
+        # A 2xx of ours to ACK once the other side's ACK brings the SDP answer (offerless INVITE
+        # or re-INVITE): (dialog, INVITE CSeq, the INVITE's client transaction).
+        self.deferred_ack: tuple[Dialog, int, ClientInviteTransaction | None] | None = None
+        self.reinvites: OwnReinvites = OwnReinvites()
         self.media_control: LegMedia | None = None  # made on first use (B2bua.leg_media)
         self.session_timer: SessionTimer | None = None  # RFC 4028 on this dialog
-        self.st_handle: asyncio.TimerHandle | None = None
-        self.st_pending = False  # a refresh of ours is in flight
+        self.st_pending = False  # a session refresh of ours is in flight
+
+    def fire(self, event: SideEvent) -> Step:
+        """One step of the side machine: the new state is taken, the actions returned."""
+        result = step(self.TABLE, self.state, event)
+        self.state = result.state
+        return result
 
     @property
     def ended(self) -> bool:
@@ -81,21 +116,31 @@ class Side:
     def confirmed(self) -> bool:
         return self.dialog is not None and self.dialog.state is DialogState.CONFIRMED
 
-    # DialogUser
-    def on_request(self, incoming: IncomingRequest) -> None:
-        self.call.in_dialog_request(self, incoming)
-
-    def on_ack(self, request: Request, peer: Peer) -> None:
-        self.call.ack_received(self, request)
+    def release(self) -> None:
+        """The call is finished: drop every reference that could hold it (or this side) in a cycle."""
+        self.call = None
+        self.leg.side = None
+        self.answered_invite = None
+        self.deferred_ack = None
+        self.reinvites.clear()
+        self.media_control = None
 
 
 class UasSide(Side):
     __slots__ = ("incoming",)
 
-    def __init__(self, call: B2bCall, leg: Leg, incoming: IncomingRequest, contact: str, tag: str) -> None:
-        super().__init__(call, A, leg, call.call, incoming.peer, contact, tag, caller_side=True)
+    TABLE = UAS_TRANSITIONS
+
+    def __init__(self, call: Any, leg: Leg, model: Call, incoming: IncomingRequest, contact: str,
+                 tag: str) -> None:
+        super().__init__(call, A, leg, model, incoming.peer, contact, tag, caller_side=True,
+                         state=SideState.INCOMING)
         self.incoming = incoming
         self.allow_events = allow_events(incoming.request)
+
+    def release(self) -> None:
+        super().release()
+        self.incoming.on_cancel = None
 
 
 OnAnswer = Callable[["UacSide"], None]
@@ -105,26 +150,38 @@ OnFail = Callable[["UacSide", int, str], None]
 class UacSide(Side):
     """An INVITE the server sends: one fork of leg B, or a call the server places."""
 
-    __slots__ = ("answered", "failure", "final", "group", "invite", "offer_sent", "on_answer", "on_fail",
-                 "purpose", "restart", "ring_timer", "st_422", "st_offer", "tx")
+    TABLE = UAC_TRANSITIONS
 
-    def __init__(self, call: B2bCall, index: int, leg: Leg, model: Call, invite: Request, target: Target,
+    __slots__ = ("failure", "group", "invite", "offer_sent", "on_answer", "on_fail", "purpose",
+                 "restart_headers", "st_422", "st_offer", "tx")
+
+    def __init__(self, call: Any, index: int, leg: Leg, model: Call, invite: Request, target: Target,
                  contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
-        super().__init__(call, index, leg, model, target.peer, contact, tag, caller_side=caller_side)
+        super().__init__(call, index, leg, model, target.peer, contact, tag, caller_side=caller_side,
+                         state=SideState.CALLING)
         self.invite = invite
         self.tx: ClientInviteTransaction | None = None
-        self.final = False
-        self.answered = False
         self.offer_sent = bool(invite.body)
         self.purpose = purpose
         self.on_answer: OnAnswer | None = None
         self.on_fail: OnFail | None = None
-        # answer_call "Invite" mode: the headers of the INVITE that replaces the cancelled one.
-        self.restart: tuple[tuple[str, str], ...] | None = None
+        # answer_call "Invite" mode (state RESTARTING): the headers of the INVITE that replaces the
+        # cancelled one.
+        self.restart_headers: tuple[tuple[str, str], ...] = ()
         # A call the server places rings every contact of the target at once: the first to
         # answer wins, the others are cancelled; it fails when all of them failed.
         self.group: list[UacSide] = [self]
         self.failure: tuple[int, str] | None = None  # the final error this INVITE got
-        self.ring_timer: asyncio.TimerHandle | None = None  # CANCEL after ring_timeout (placed calls)
         self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
         self.st_422 = 0  # retries after 422 Session Interval Too Small
+
+    @property
+    def invite_pending(self) -> bool:
+        """Our INVITE still waits for its final response."""
+        return self.state in INVITE_PENDING
+
+    def release(self) -> None:
+        super().release()
+        self.tx = None
+        self.on_answer = self.on_fail = None
+        self.group = []

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from callcontrol.actions.engine import B2buaEngine
 from callcontrol.b2b.b2bua import TRUSTED, B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, RouteKind, Target
 from callcontrol.model.callinfo import CallInfo
@@ -185,6 +186,7 @@ async def _make_rig(targets: Callable[[], tuple[Target, ...]], *, anchor: bool =
                 authorizer=Trusted(),
                 settings=B2buaSettings(media_anchor=anchor, rtp_timeout=60),
                 allocator=PortPairAllocator(45000, 45999) if anchor else None, cdr_sink=cdrs.append)
+    B2buaEngine(b2b)  # wires a phone's REFER to the transfer action, as the server does
     ua.on_request = b2b.handle_invite
     b2b.start()
     return Rig(b2b, ua, published, cdrs)
