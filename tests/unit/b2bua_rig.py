@@ -49,6 +49,7 @@ class Phone:
         self.media_port = 0
         self.reinvites: list[Request] = []
         self.send_ack = True
+        self.refuse_hold: int | None = None  # answer a hold re-INVITE with this error instead
         ua.on_request = self._on_request
 
     @classmethod
@@ -109,6 +110,9 @@ class Phone:
         self.events.put_nowait((req.method.lower(), req))
         if req.method == "INVITE":
             offer = parse_sdp(req.body)
+            if offer.is_hold and self.refuse_hold is not None:
+                self.dialog.response_sent(req, incoming.respond(self.refuse_hold))
+                return
             direction = "recvonly" if offer.is_hold else "sendrecv"
             resp = incoming.respond(200, headers=[("Contact", self.contact()), ("Content-Type", "application/sdp")],
                                     body=sdp(self.media_port, direction, 2))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from callcontrol.actions.answer import answer
-from callcontrol.actions.errors import InvalidArgument
+from callcontrol.actions.errors import InvalidArgument, Refused, WrongState
 from callcontrol.actions.hold import hold, unhold
 from callcontrol.actions.join import join
 from callcontrol.actions.originate import originate
@@ -486,3 +486,29 @@ async def test_a_placed_call_that_rings_too_long_is_cancelled(phones, make_rig) 
     end = last(rig, lambda i: i.call.id == call_id)
     assert (str(end.state), end.reason_code) == ("terminated", 487)
     assert bob.events.empty()
+
+
+async def test_refused_server_hold_publishes_no_hold_and_puts_the_call_back(phones, make_rig) -> None:
+    """Bob answers the server's hold re-INVITE 488: hold raises Refused (488), nobody is ever
+    published holding/held, alice (who accepted "inactive") is re-INVITEd sendrecv, and the call
+    is bridged as before."""
+    alice, bob, _ = phones
+    bob.refuse_hold = 488
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, b = await connected_call(rig, alice, bob, "202")
+    with pytest.raises(Refused) as refused:
+        await hold(rig.b2b, a)
+    assert refused.value.sip_code == 488
+    to_alice: Request = await alice.next("invite")
+    to_bob: Request = await bob.next("invite")
+    assert parse_sdp(to_alice.body).media_direction(0).value == "inactive"
+    assert parse_sdp(to_bob.body).media_direction(0).value == "sendonly"
+    back: Request = await alice.next("invite")  # alice had accepted: put back
+    assert parse_sdp(back.body).media_direction(0).value == "sendrecv"
+    states = {str(i.state) for i in rig.published if i.call.tag in (a.leg.call.tag, b.leg.call.tag)}
+    assert not states & {"holding", "held"}
+    assert (a.leg.state, b.leg.state) == ("connected", "connected")
+    bcall = rig.b2b.calls[a.leg.call.id]
+    assert bcall.phase.name == "BRIDGED" and bcall.held is None
+    with pytest.raises(WrongState):
+        await unhold(rig.b2b, a)  # nothing is on hold
