@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import ipaddress
 import logging
 import signal
@@ -233,26 +232,6 @@ def _is_loopback(host: str) -> bool:
         return False  # a hostname: cannot prove it is loopback
 
 
-# Young-generation threshold: a collection per 50,000 net allocations instead of 700.
-GC_GEN0_THRESHOLD = 50_000
-
-
-def _tune_gc() -> None:
-    """Freeze start-up objects and collect young objects less often (as scripts/sip_agent.py does).
-
-    The directory, the modules and the listeners live as long as the process: after
-    ``gc.freeze()`` no collection walks them again. Calls do leave reference cycles
-    (a call, its legs, their sides and timer callbacks point at each other), so the
-    collector stays on; with 700 as the gen-0 threshold it ran hundreds of times a
-    second under load, and every 100th run was a full collection walking every live
-    transaction, dialog and call (older generations keep their default ratios).
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
-
 async def run_server(config: Config) -> int:
     server = Server(config)
     try:
@@ -266,7 +245,6 @@ async def run_server(config: Config) -> int:
         sys.stderr.write(f"callcontrol: cannot start: {exc}\n")
         await server.stop()
         return 1
-    _tune_gc()
     for line in server.listeners:
         sys.stdout.write(line + "\n")
     sys.stdout.write("ready\n")
