@@ -15,12 +15,14 @@ INVITE-specific ones (ACK, reissue, what an answer or a failure means) back here
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 
 from callcontrol.b2b import dialog_out, session_timers
 from callcontrol.b2b.anchor import A, B
 from callcontrol.b2b.call import REASON_CANCELLED, REASON_ELSEWHERE, B2bCall, best_failure
 from callcontrol.b2b.call_machine import CallEvent, CallPhase
+from callcontrol.b2b.context import CallContext
 from callcontrol.b2b.relay import Inbound
 from callcontrol.b2b.routing import Target
 from callcontrol.b2b.side_machine import SideAction, SideEvent, SideState
@@ -31,6 +33,7 @@ from callcontrol.model.calls import Call
 from sip.dialog import Dialog, new_call_id, new_tag
 from sip.headers import quote
 from sip.message import SDP, Request, Response, allow_events, has_sdp, make_request
+from sip.peer import Peer
 from sip.sdp import SdpParseError
 from sip.session_timer import MAX_422_RETRIES, SessionTimer
 
@@ -85,17 +88,41 @@ def _new_uac(call: B2bCall, model: Call, index: int, target: Target, *, purpose:
     return side
 
 
-def _owner(side: UacSide, sent_by: B2bCall) -> B2bCall:
-    """The call a response to our INVITE concerns: the side's call now, else the one that sent it."""
-    call: B2bCall | None = side.call
-    return call if call is not None else sent_by
-
-
 def _send_invite(call: B2bCall, side: UacSide) -> None:
-    side.tx = call.ctx.ua.send_request(  # type: ignore[assignment]
-        side.invite, side.peer,
-        lambda resp: uac_response(_owner(side, call), side, resp),
-        lambda why: uac_failed(_owner(side, call), side, why))
+    """Send ``side.invite``. Its transaction outlives the call by up to 64*T1 (absorbing 2xx
+    retransmissions), so its callbacks hold the side only weakly: a finished call is freed at
+    once, and a late 2xx for it is ACKed and BYEd from what the callback itself keeps."""
+    ctx = call.ctx
+    invite = side.invite
+    peer = side.peer
+    ref = weakref.ref(side)
+    answered: set[str | None] = set()  # to-tags of the 2xx already handled (retransmissions: no BYE)
+
+    def on_response(resp: Response) -> None:
+        live = ref()
+        owner: B2bCall | None = live.call if live is not None else None
+        if live is not None and owner is not None:
+            uac_response(owner, live, resp)
+        elif 200 <= resp.status < 300 and resp.to_tag not in answered:
+            _late_2xx(ctx, invite, peer, resp)
+        if 200 <= resp.status < 300:
+            answered.add(resp.to_tag)
+
+    def on_failure(why: str) -> None:
+        live = ref()
+        owner: B2bCall | None = live.call if live is not None else None
+        if live is not None and owner is not None:
+            uac_failed(owner, live, why)
+
+    side.tx = ctx.ua.send_request(invite, peer, on_response, on_failure)  # type: ignore[assignment]
+
+
+def _late_2xx(ctx: CallContext, invite: Request, peer: Peer, resp: Response) -> None:
+    """A 2xx to an INVITE of a call that has finished (it crossed our CANCEL): ACK and BYE it
+    (§15.1.1); a retransmission of one we ACKed is ACKed again by the UA core already."""
+    dialog = Dialog.from_uac(invite, resp, ctx.loop_time())
+    ctx.ua.send_ack(dialog.create_ack(invite.cseq), peer)
+    dialog_out.send_bye(ctx, dialog, peer)
 
 
 def place(call: B2bCall, index: int, targets: tuple[Target, ...], *, caller: Party, callee: Party, body: bytes,
@@ -118,13 +145,15 @@ def place(call: B2bCall, index: int, targets: tuple[Target, ...], *, caller: Par
     ring_timeout = call.ctx.settings.ring_timeout
     for side in group:
         _send_invite(call, side)
-        call.timers.arm((RING, side.tag), ring_timeout, lambda side=side: _ring_expired(_owner(side, call), side))
+        call.timers.arm((RING, side.tag), ring_timeout, lambda side=side: _ring_expired(side))
     return group
 
 
-def _ring_expired(call: B2bCall, side: UacSide) -> None:
+def _ring_expired(side: UacSide) -> None:
     """A placed call rang ``ring_timeout``: CANCEL it (its 487 goes to ``on_fail``)."""
-    call.side_step(side, SideEvent.GIVE_UP)
+    call: B2bCall | None = side.call  # the call that owns it now (the timer moves with the side)
+    if call is not None:
+        call.side_step(side, SideEvent.GIVE_UP)
 
 
 def start_forks(call: B2bCall, targets: tuple[Target, ...], callee: Party) -> None:
@@ -318,6 +347,13 @@ def _unwanted(call: B2bCall, side: UacSide, action: SideAction) -> None:
     dialog_out.ack_and_bye(call.ctx, side.dialog, side)
 
 
+def _cancel_rivals(call: B2bCall, winner: UacSide, rivals: list[UacSide]) -> None:
+    """``winner`` answered: CANCEL the other INVITEs of its group (forks, or a placed call's contacts)."""
+    for other in rivals:
+        if other is not winner:
+            call.drop(other, REASON_ELSEWHERE, 487)
+
+
 def _send_ack(call: B2bCall, side: UacSide) -> None:
     assert side.dialog is not None
     call.ctx.ua.send_ack(side.dialog.create_ack(side.invite.cseq), side.peer, side.tx)
@@ -355,9 +391,7 @@ def _fork_answered(call: B2bCall, side: UacSide, resp: Response) -> None:
         if action is SideAction.SEND_ACK:
             _send_ack(call, side)
         elif action is SideAction.REPORT_ANSWER:
-            for other in call.forks:
-                if other is not side:
-                    call.drop(other, REASON_ELSEWHERE, 487)
+            _cancel_rivals(call, side, call.forks)
             response = a.incoming.respond(resp.status, resp.reason, to_tag=a.tag, headers=headers, body=body)
             assert a.dialog is not None
             a.dialog.response_sent(a.incoming.request, response)
@@ -395,9 +429,7 @@ def _placed_answered(call: B2bCall, side: UacSide, resp: Response) -> None:
         if action is SideAction.SEND_ACK:
             _send_ack(call, side)
         elif action is SideAction.REPORT_ANSWER:
-            for other in side.group:
-                if other is not side:
-                    call.drop(other, REASON_ELSEWHERE, 487)
+            _cancel_rivals(call, side, side.group)
             session_timers.start_uac(call, side, resp)
         else:
             raise AssertionError(action)

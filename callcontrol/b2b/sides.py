@@ -74,7 +74,7 @@ class Side:
 
     __slots__ = ("allow_events", "answered_invite", "call", "caller_side", "contact", "deferred_ack", "dialog",
                  "hold", "index", "leg", "media_control", "model", "peer", "reinvites", "session_timer",
-                 "st_pending", "state", "tag")
+                 "st_pending", "state", "tag", "__weakref__")
 
     def __init__(self, call: Any, index: int, leg: Leg, model: Call, peer: Peer, contact: str,
                  tag: str, *, caller_side: bool, state: SideState) -> None:
