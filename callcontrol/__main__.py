@@ -30,6 +30,9 @@ def _build_parser() -> argparse.ArgumentParser:
     if directory_cli is not None:
         directory_cli.add_arguments(sub)
     sub.add_parser("api-schema", help="print the JSON Schema of the WebSocket API")
+    from callcontrol.ops import control
+
+    control.add_arguments(sub)
     return parser
 
 
@@ -96,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         from callcontrol.directory import cli as directory_cli
 
         return directory_cli.run(args)
+    if args.command in ("reload", "drain"):
+        from callcontrol.ops import control
+
+        return control.run(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -9,6 +9,7 @@ import signal
 import ssl
 import sys
 import time
+from pathlib import Path
 
 from aiohttp import web
 
@@ -16,11 +17,12 @@ from callcontrol.access.registrar import Registrar
 from callcontrol.access.sip_auth import RequestAuthenticator
 from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
-from callcontrol.b2b.b2bua import B2bua, B2buaSettings
+from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, route
 from callcontrol.config import Config
-from callcontrol.directory.service import Directory
+from callcontrol.directory.service import Directory, DirectoryChange
 from callcontrol.model.calls import CallRegistry
+from callcontrol.ops import control
 from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
@@ -30,6 +32,12 @@ from sip.ua import IncomingRequest, UserAgent
 logger = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE, REGISTER"
+
+# How often the store is asked whether a ``callcontrol directory`` command changed it: one
+# ``PRAGMA data_version`` each time, so a new account can register within about a second.
+DIRECTORY_WATCH_INTERVAL = 1.0
+# A drain with calls still up after this long ends them (as SIGTERM would) and exits.
+DEFAULT_DRAIN_LIMIT = 3600.0
 
 
 class Server:
@@ -53,6 +61,8 @@ class Server:
         self.registrar: Registrar | None = None
         self.b2bua: B2bua | None = None
         self.prompts: PromptFetcher | None = None
+        self._pid_file: Path | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -92,6 +102,66 @@ class Server:
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
         await self._start_http()
+        self._watch_task = asyncio.create_task(self._watch_directory())
+        try:
+            self._pid_file = control.write_pid_file(cfg.data_dir)
+        except OSError as exc:
+            raise OSError(f"cannot write the pid file {control.pid_path(cfg.data_dir)}: {exc.strerror}") from None
+
+    # -- live changes -------------------------------------------------------------------------
+    async def _watch_directory(self) -> None:
+        """Pick up ``callcontrol directory ...`` edits made while running (no signal needed)."""
+        assert self.directory is not None
+        while True:
+            await asyncio.sleep(DIRECTORY_WATCH_INTERVAL)
+            try:
+                change = await self.directory.reload_if_changed()
+            except Exception:
+                logger.exception("directory reload failed; the directory in memory is unchanged")
+                continue
+            if change is not None:
+                self._directory_changed(change, "changed on disk")
+
+    def _directory_changed(self, change: DirectoryChange, why: str) -> None:
+        assert self.directory is not None
+        if self.registrar is not None:
+            for account_id in change.accounts_removed:
+                self.registrar.forget_account(account_id)
+        ended = self.api.sessions.revoke(change.logins_revoked) if self.api is not None else 0
+        parts = [f"directory {why}: reloaded ({self.directory.summary()})"]
+        if change.accounts_added:
+            parts.append(f"accounts added: {', '.join(sorted(change.accounts_added))}")
+        if change.accounts_removed:
+            parts.append(f"accounts removed: {', '.join(sorted(change.accounts_removed))}")
+        if ended:
+            parts.append(f"{ended} API sessions ended")
+        logger.info("; ".join(parts))
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the directory now (the watch would within a second anyway)."""
+        assert self.directory is not None
+        try:
+            change = await self.directory.reload()
+        except Exception as exc:
+            logger.error("reload refused: the directory could not be read (%s)", exc)
+            return
+        self._directory_changed(change, "reload (SIGHUP)")
+
+    async def drain(self, limit: float) -> None:
+        """Take no new calls; return when the last call has ended or after ``limit`` s."""
+        b2bua = self.b2bua
+        if b2bua is None or not b2bua.drain():
+            return
+        logger.warning("draining: new calls get 503; %d calls up; exiting when they have ended "
+                       "(at most %.0f s)", len(b2bua.calls), limit)
+        started = asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(b2bua.wait_no_calls(), limit)
+        except TimeoutError:
+            logger.warning("drain limit of %.0f s reached with %d calls up: ending them", limit, len(b2bua.calls))
+            return
+        logger.info("drained: the last call ended after %.1f s; exiting",
+                    asyncio.get_running_loop().time() - started)
 
     async def _refuse_demo_credentials_off_loopback(self, directory: Directory) -> None:
         """SPEC: demo credentials only bind to loopback; anything wider needs real passwords first."""
@@ -135,6 +205,10 @@ class Server:
         self.listeners.append(f"HTTP health and metrics on http://{bound[0]}:{bound[1]}/")
 
     async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        if self._pid_file is not None:
+            control.remove_pid_file(self._pid_file)
         if self.b2bua is not None:
             await self.b2bua.shutdown()
         self.ua.close()
@@ -157,6 +231,10 @@ class Server:
     def _on_request(self, incoming: IncomingRequest) -> None:
         method = incoming.request.method
         if method == "OPTIONS":
+            if self.b2bua is not None and not self.b2bua.accepting:
+                # A proxy's keep-alive probe (Kamailio dispatcher) takes a draining node out.
+                incoming.respond(503, "Draining", headers=[("Retry-After", str(DRAIN_RETRY_AFTER))])
+                return
             incoming.respond(200, headers=[("Allow", ALLOW), ("Accept", "application/sdp"),
                                            ("Server", self.ua.server_name)])
         elif method == "INVITE":
@@ -249,11 +327,27 @@ async def run_server(config: Config) -> int:
         sys.stdout.write(line + "\n")
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    stop = asyncio.Event()
+    # Signals become commands handled one at a time here: SIGTERM/SIGINT end the calls now and
+    # stop, SIGHUP reloads, SIGUSR1 drains (the process exits once the drain is over).
+    commands: asyncio.Queue[str] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    logger.info("shutting down")
+    for sig, command in ((signal.SIGTERM, "stop"), (signal.SIGINT, "stop"),
+                         (control.RELOAD_SIGNAL, "reload"), (control.DRAIN_SIGNAL, "drain")):
+        loop.add_signal_handler(sig, commands.put_nowait, command)
+    drain: asyncio.Task[None] | None = None
+    while True:
+        command = await commands.get()
+        if command == "stop":
+            logger.info("shutting down")
+            break
+        if command == "drained":
+            break
+        if command == "reload":
+            await server.reload()
+        elif command == "drain" and drain is None:
+            drain = asyncio.create_task(server.drain(DEFAULT_DRAIN_LIMIT))
+            drain.add_done_callback(lambda _task: commands.put_nowait("drained"))
+    if drain is not None and not drain.done():
+        drain.cancel()
     await server.stop()
     return 0

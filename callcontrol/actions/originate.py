@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from callcontrol.actions.checks import route_to
 from callcontrol.actions.errors import Unavailable
 from callcontrol.b2b.anchor import A, B
+from callcontrol.b2b.b2bua import Intake
 from callcontrol.b2b.call import AUTO_ANSWER_HEADERS, B2bCall
 from callcontrol.b2b.call_machine import CallEvent
 from callcontrol.b2b.outgoing import place
@@ -27,7 +28,8 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
     on the trunk) carries its keys, so the call is billed to it and its customer's
     consoles see both legs. Raises ``ivr.ports.PortsExhausted`` when no media ports are free."""
     if not b2b.accepting:
-        raise Unavailable("server is shutting down")
+        raise Unavailable(f"server is {'draining' if b2b.intake is Intake.DRAINING else 'shutting down'}: "
+                          "it takes no new calls")
     caller_route = route_to(b2b, caller_id, "caller_id")
     route_to(b2b, callee_id, "callee_id")  # fail early: the number must be reachable
     caller = b2b.party_for(caller_route)
@@ -42,7 +44,7 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
     bcall = B2bCall(b2b.ctx, call)
     bcall.media = media
     bcall.fire(CallEvent.PLACE)
-    b2b.calls[call_id] = bcall
+    b2b.add_call(bcall)
     body = media.own_offer(A) if media is not None else b""
 
     def a_answered(a: UacSide) -> None:

@@ -166,6 +166,19 @@ class SessionService:
             del self._verified[key]
         return len(idle)
 
+    def revoke(self, logins: Collection[str]) -> int:
+        """The directory changed under these logins (removed, another password, another
+        customer): end their sessions and forget every cached credential check, so the next
+        login is verified against the new directory. Returns how many sessions ended."""
+        self._verified.clear()
+        if not logins:
+            return 0
+        gone = [s for s in self._sessions.values() if s.principal.login in logins]
+        for session in gone:
+            logger.info("session of %s ended: the directory changed its login", session.principal.login)
+            self.end(session)
+        return len(gone)
+
     def attach(self, session: Session) -> None:
         session.live += 1
         session.last_used = self.clock()

@@ -27,6 +27,7 @@ both ways (reason ``RTP timeout``).
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 import logging
 import time
@@ -97,6 +98,23 @@ class B2buaSettings:
     ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
 
 
+class Intake(enum.Enum):
+    """Whether the B2BUA takes new calls: the server's drain and stop are moves of this."""
+
+    OPEN = "open"  # new INVITEs and originates are taken
+    DRAINING = "draining"  # new ones get 503 + Retry-After; the calls up go on to their end
+    CLOSED = "closed"  # shutting down: every call is being ended, the watch timers are stopped
+
+
+# Intake moves only forward (a drain cannot be undone, a shutdown is final).
+_INTAKE_MOVES = {Intake.OPEN: {Intake.DRAINING, Intake.CLOSED}, Intake.DRAINING: {Intake.CLOSED},
+                 Intake.CLOSED: set()}
+
+# Retry-After of the 503 a draining server answers new INVITEs with: long enough that a
+# phone or proxy tries another node rather than this one again (RFC 3261 §21.5.4).
+DRAIN_RETRY_AFTER = 60
+
+
 @dataclass(slots=True)
 class B2buaStats:
     invites: int = 0
@@ -129,7 +147,9 @@ class B2bua:
         self.cdr_sink = cdr_sink
         self.wall = wall
         self.stats = B2buaStats()
-        self.accepting = True
+        self.intake = Intake.OPEN
+        self._no_calls = asyncio.Event()
+        self._no_calls.set()
         self.calls: dict[str, B2bCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.teardowns = Teardowns()  # BYE/CANCEL sent and not yet answered (shutdown waits for them)
@@ -146,6 +166,30 @@ class B2bua:
         registry.on_call_ended = self._call_ended
         if self.settings.media_anchor and allocator is None:
             raise ValueError("media anchoring needs a port allocator")
+
+    @property
+    def accepting(self) -> bool:
+        """Whether new calls are taken (neither draining nor shutting down)."""
+        return self.intake is Intake.OPEN
+
+    def _move_intake(self, to: Intake) -> bool:
+        if to not in _INTAKE_MOVES[self.intake]:
+            return False
+        self.intake = to
+        return True
+
+    def drain(self) -> bool:
+        """Take no new calls; the calls up go on. False when already draining or closed."""
+        return self._move_intake(Intake.DRAINING)
+
+    def add_call(self, bcall: B2bCall) -> None:
+        """A new call is up (until the registry says it ended)."""
+        self.calls[bcall.call.id] = bcall
+        self._no_calls.clear()
+
+    async def wait_no_calls(self) -> None:
+        """Return once no call is up (at once when none is)."""
+        await self._no_calls.wait()
 
     def loop_time(self) -> float:
         return asyncio.get_running_loop().time()
@@ -183,7 +227,7 @@ class B2bua:
                 logger.warning("event loop %.1f s behind: refusing new calls for %.0f s", late,
                                settings.overload_hold)
             self.shed_until = now + settings.overload_hold
-        if self.accepting:
+        if self.intake is not Intake.CLOSED:
             self._arm_lag_watch()
 
     def _arm_idle_check(self) -> None:
@@ -201,12 +245,12 @@ class B2bua:
                 logger.info("call %s: no RTP for %.0f s, ending it", bcall.call.id, limit)
                 self.stats.rtp_timeouts += 1
                 bcall.hangup(REASON_RTP_TIMEOUT)
-        if self.accepting:
+        if self.intake is not Intake.CLOSED:
             self._arm_idle_check()
 
     async def shutdown(self) -> None:
         """Refuse new calls, end every call (BYE/CANCEL), wait a little for the answers."""
-        self.accepting = False
+        self._move_intake(Intake.CLOSED)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
         if self._lag_timer is not None:
@@ -225,6 +269,8 @@ class B2bua:
         bcall = self.calls.pop(call.id, None)
         if bcall is not None:
             bcall.cleanup()
+        if not self.calls:
+            self._no_calls.set()
         sink = self.cdr_sink
         if sink is not None:
             for cdr in call.cdrs():
@@ -236,8 +282,11 @@ class B2bua:
     # -- new calls ----------------------------------------------------------------------------
     def handle_invite(self, incoming: IncomingRequest) -> None:
         self.stats.invites += 1
-        if not self.accepting:
-            incoming.respond(503, headers=[("Retry-After", "5")])
+        if self.intake is not Intake.OPEN:
+            if self.intake is Intake.DRAINING:
+                incoming.respond(503, "Draining", headers=[("Retry-After", str(DRAIN_RETRY_AFTER))])
+            else:
+                incoming.respond(503, headers=[("Retry-After", "5")])
             return
         if self.shed_until and self.loop_time() < self.shed_until:
             self.stats.shed += 1
@@ -310,7 +359,7 @@ class B2bua:
         except SipParseError:
             bcall.reject(400, "Missing Contact header", reason="bad request")
             return
-        self.calls[call.id] = bcall
+        self.add_call(bcall)
         self.stats.calls += 1
         self.ua.register_dialog(request.call_id, tag, Inbound(a))
         incoming.on_cancel = bcall.a_cancelled

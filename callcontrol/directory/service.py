@@ -67,6 +67,7 @@ __all__ = [
     "Account",
     "Customer",
     "Directory",
+    "DirectoryChange",
     "DirectoryError",
     "IvrAccessNumber",
     "OfficeType",
@@ -88,6 +89,15 @@ class _Credential:
     password_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class DirectoryChange:
+    """What a reload changed that the running server must act on (no secret in it)."""
+
+    logins_revoked: frozenset[str]  # gone, or now another principal or another password
+    accounts_added: frozenset[str]  # account ids
+    accounts_removed: frozenset[str]
+
+
 # --- the directory -----------------------------------------------------------------
 
 
@@ -103,6 +113,7 @@ class Directory:
         self._dummy_hash = dummy_hash
         self._write_lock = asyncio.Lock()
         self._records = DirectoryRecords()
+        self._data_version = -1  # the store's data_version when the records were read
         self._resellers: dict[int, Reseller] = {}
         self._customers: dict[int, Customer] = {}
         self._accounts: dict[int, Account] = {}
@@ -197,11 +208,21 @@ class Directory:
 
     # --- loading and indexing ---
 
-    async def reload(self) -> None:
+    async def reload(self) -> DirectoryChange:
         """Re-read everything from the store (e.g. after ``callcontrol directory`` edited it)."""
         async with self._write_lock:
+            before_credentials, before_accounts = self._credentials, self._accounts_by_id
+            # Read before loading: a write landing in between makes the next check reload again.
+            self._data_version = await self.store.data_version()
             self._records = await self.store.load_directory()
             self._index()
+            after = self._credentials
+            change = DirectoryChange(
+                logins_revoked=frozenset(
+                    login for login, old in before_credentials.items()
+                    if (new := after.get(login)) is None or new != old),
+                accounts_added=frozenset(self._accounts_by_id.keys() - before_accounts.keys()),
+                accounts_removed=frozenset(before_accounts.keys() - self._accounts_by_id.keys()))
         stale = sum(1 for a in self._records.accounts if a.sip_realm != self.sip_realm)
         if stale:
             logger.warning(
@@ -209,6 +230,19 @@ class Directory:
                 stale,
                 self.sip_realm,
             )
+        return change
+
+    async def reload_if_changed(self) -> DirectoryChange | None:
+        """Reload when another process (``callcontrol directory ...``) committed to the store
+        since the last load; None when nothing did."""
+        if await self.store.data_version() == self._data_version:
+            return None
+        return await self.reload()
+
+    def summary(self) -> str:
+        """What the directory holds, for the operator's log lines."""
+        return (f"{len(self._customers)} customers, {len(self._accounts)} accounts, "
+                f"{len(self._ivr)} IVR numbers")
 
     def _index(self) -> None:
         """Rebuild every look-up table from ``self._records`` (writes are rare; reads are hot)."""

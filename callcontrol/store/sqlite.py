@@ -371,6 +371,12 @@ class Store:
     async def journal_mode(self) -> str:
         return await self._run(lambda conn: str(conn.execute("PRAGMA journal_mode").fetchone()[0]))
 
+    async def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes when *another* connection (a
+        ``callcontrol directory`` command on the same data dir) commits; this connection's
+        own writes (bindings, CDRs) leave it alone. Polling it costs one tiny query."""
+        return await self._run(lambda conn: int(conn.execute("PRAGMA data_version").fetchone()[0]))
+
     # --- directory ---
 
     async def needs_seed(self) -> bool:

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,38 +44,59 @@ class Proc:
     popen: subprocess.Popen[str]
     lines: list[str]
     _buf: str = ""
+    err_lines: list[str] = field(default_factory=list)
+    _err_buf: str = ""
 
     def wait_for_line(self, prefix: str, timeout: float = 15.0) -> str:
         """Read stdout until a line starting with ``prefix``; fail on exit or timeout."""
         assert self.popen.stdout is not None
-        fd = self.popen.stdout.fileno()
+        return self._wait(self.popen.stdout.fileno(), lambda line: line.startswith(prefix), repr(prefix),
+                          timeout, err=False)
+
+    def wait_for_log(self, fragment: str, timeout: float = 15.0) -> str:
+        """Read stderr (the server's log) until a line containing ``fragment``; fail on exit or timeout."""
+        assert self.popen.stderr is not None
+        return self._wait(self.popen.stderr.fileno(), lambda line: fragment in line, f"log {fragment!r}",
+                          timeout, err=True)
+
+    def _wait(self, fd: int, match: Callable[[str], bool], what: str, timeout: float, *, err: bool) -> str:
         sel = selectors.DefaultSelector()
         sel.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
+        seen = self.err_lines if err else self.lines
         try:
             while True:
-                while "\n" in self._buf:
-                    line, self._buf = self._buf.split("\n", 1)
-                    self.lines.append(line)
-                    if line.startswith(prefix):
+                buf = self._err_buf if err else self._buf
+                while "\n" in buf:
+                    line, buf = buf.split("\n", 1)
+                    seen.append(line)
+                    if match(line):
+                        self._set_buf(err, buf)
                         return line
+                self._set_buf(err, buf)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"no line {prefix!r} within {timeout}s; got {self.lines}")
+                    raise TimeoutError(f"no line {what} within {timeout}s; got {seen[-40:]}")
                 if not sel.select(left):
                     continue
                 chunk = os.read(fd, 65536)  # raw reads: a buffered readline would hide lines from select
                 if not chunk:
-                    raise RuntimeError(f"process exited ({self.popen.wait()}) before {prefix!r}: "
-                                       f"{self.lines} {self.stderr_text()}")
-                self._buf += chunk.decode(errors="replace")
+                    raise RuntimeError(f"process exited ({self.popen.wait()}) before {what}: "
+                                       f"{self.lines} {self.err_lines[-40:]} {self.stderr_text()}")
+                self._set_buf(err, buf + chunk.decode(errors="replace"))
         finally:
             sel.close()
+
+    def _set_buf(self, err: bool, buf: str) -> None:
+        if err:
+            self._err_buf = buf
+        else:
+            self._buf = buf
 
     def stderr_text(self) -> str:
         if self.popen.stderr is None or self.popen.poll() is None:
             return ""
-        return self.popen.stderr.read()[-3000:]
+        return (self._err_buf + self.popen.stderr.read())[-3000:]
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.popen.poll() is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from callcontrol.b2b.b2bua import B2bua, B2buaSettings
+from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings, Intake
 from callcontrol.b2b.routing import Route, RouteKind
 from callcontrol.model.callinfo import CallInfo
 from callcontrol.model.calls import CallRegistry
@@ -180,6 +180,29 @@ async def test_shutdown_byes_both_legs_and_refuses_new_calls(phones, make_rig) -
     c.call("sip:5551234@127.0.0.1", rig.peer)
     refused: Response = await c.next("r503")
     assert refused.headers.get("retry-after") == "5"
+
+
+async def test_drain_refuses_new_calls_and_waits_for_the_call_up(phones, make_rig) -> None:
+    a, b, c = phones
+    rig = await make_rig(lambda: (target(b),))
+    await asyncio.wait_for(rig.b2b.wait_no_calls(), TIMEOUT)  # no call yet: at once
+    a.call("sip:5551234@127.0.0.1", rig.peer)
+    await a.next("r200")
+    await b.next("ack")
+    assert rig.b2b.drain() and not rig.b2b.drain()  # a second drain changes nothing
+    assert rig.b2b.intake is Intake.DRAINING and not rig.b2b.accepting
+    drained = asyncio.ensure_future(rig.b2b.wait_no_calls())
+    c.call("sip:5551234@127.0.0.1", rig.peer)
+    refused: Response = await c.next("r503")
+    assert refused.reason == "Draining" and refused.headers.get("retry-after") == str(DRAIN_RETRY_AFTER)
+    assert not drained.done() and len(rig.b2b.calls) == 1
+    assert b.dialog is not None
+    b.send_in_dialog(b.dialog.create_bye(), Peer("UDP", HOST, rig.ua.local_address()[1]))
+    await a.next("bye")
+    await asyncio.wait_for(drained, TIMEOUT)
+    assert not rig.b2b.calls
+    await rig.b2b.shutdown()
+    assert rig.b2b.intake is Intake.CLOSED and not rig.b2b.drain()  # a shutdown is final
 
 
 async def test_rtp_timeout_ends_a_silent_call(phones, make_rig) -> None:

@@ -488,3 +488,51 @@ async def test_cdrs_flushed_when_directory_closes(data_dir: Path) -> None:
 async def test_invalid_sip_realm_refused(tmp_path: Path) -> None:
     with pytest.raises(DirectoryError, match="realm"):
         await Directory.open(tmp_path, sip_realm='bad"realm')
+
+
+# --- another process edits the store (``callcontrol directory`` while the server runs) ---
+
+
+async def test_reload_if_changed_sees_only_other_connections_writes(data_dir: Path) -> None:
+    server = await Directory.open(data_dir)
+    cli = await Directory.open(data_dir)
+    try:
+        assert await server.reload_if_changed() is None  # nothing changed since it loaded
+        await server.set_password("1002", "new-password-1002")  # its own write: no reload needed
+        assert await server.reload_if_changed() is None
+
+        await cli.add_account(i_customer=1, account_id="1004", password="secret1004")
+        await cli.set_password("1001", "changed-1001")
+        await cli.remove_account(3)
+        change = await server.reload_if_changed()
+        assert change is not None
+        assert change.accounts_added == {"1004"} and change.accounts_removed == {"1003"}
+        # 1001: another password; 1003: gone. 1002's own change was already in memory.
+        assert change.logins_revoked == {"1001", "1003"}
+        assert server.account_by_id("1004") is not None and server.account_by_id("1003") is None
+        assert await server.authenticate("1004", "secret1004") is not None
+        assert await server.authenticate("1001", "secret1001") is None
+        assert await server.reload_if_changed() is None  # and only once
+    finally:
+        await cli.close()
+        await server.close()
+
+
+async def test_revoked_logins_lose_their_sessions_and_cached_checks(directory: Directory) -> None:
+    from callcontrol.api.models import SessionExpired
+    from callcontrol.api.sessions import SessionService
+
+    clock = [0.0]
+    sessions = SessionService(directory, clock=lambda: clock[0])
+    s1001 = await sessions.login("1001", "secret1001", None, "127.0.0.1")
+    s1002 = await sessions.login("1002", "secret1002", None, "127.0.0.1")
+    await directory.set_password("1002", "other-1002")  # as a reload would see it
+    assert sessions.revoke({"1001"}) == 1
+    with pytest.raises(SessionExpired):
+        sessions.lookup(s1001.id)
+    assert sessions.lookup(s1002.id) is s1002
+    # The cached check of 1002's old password is gone: the old password fails at once.
+    from callcontrol.api.models import AuthFailed
+
+    with pytest.raises(AuthFailed):
+        await sessions.authenticate("1002", "secret1002", None, "127.0.0.1")
