@@ -1,65 +1,111 @@
-"""The ``callcontrol`` command: serve, directory administration, API schema."""
+"""The callcontrol command: run the server, check a configuration, administer the directory, print the API schema."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
-from callcontrol.config import Config, ConfigError, SipListen, parse_hostport, parse_port_range
+from callcontrol.config import (ENV_CONFIG_FILE, Config, ConfigError, Override, SipListen, load_config,
+                                parse_hostport)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("callcontrol")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help text as written (our help strings state their defaults), with wider option columns."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=34)
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags serve and check-config share; each help states the default and the key it sets."""
+    d = Config()
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="TOML configuration file (default: $CALLCONTROL_CONFIG, else none)")
+    parser.add_argument("--sip-listen", action="append", metavar="[PROTO:]HOST:PORT",
+                        help="SIP listener, repeatable; HOST:PORT means UDP and TCP "
+                             f"(default: {' '.join(str(x) for x in d.sip.listen)}; sip.listen)")
+    parser.add_argument("--ws-listen", metavar="HOST:PORT",
+                        help=f"WebSocket API listener (default: {d.ws.listen}; ws.listen)")
+    parser.add_argument("--http-listen", metavar="HOST:PORT",
+                        help=f"health and metrics listener (default: {d.http.listen}; http.listen)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help=f"data directory (default: ./{d.store.data_dir}; store.data_dir)")
+    parser.add_argument("--rtp-ports", metavar="LOW-HIGH",
+                        help=f"RTP port range (default: {d.media.rtp_ports}; media.rtp_ports)")
+    parser.add_argument("--trunk", metavar="URI",
+                        help="outbound trunk for numbers outside the directory (default: none; trunk.uri)")
+    parser.add_argument("--log-level", metavar="LEVEL",
+                        help=f"DEBUG, INFO, WARNING, ERROR or CRITICAL (default: {d.log.level}; log.level)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="callcontrol", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the server (SIP, WebSocket API, HTTP health/metrics)")
-    serve.add_argument("--config", type=Path, help="TOML configuration file")
-    serve.add_argument("--sip-listen", action="append", metavar="[PROTO:]HOST:PORT",
-                       help="SIP listener; HOST:PORT means UDP and TCP (repeatable)")
-    serve.add_argument("--ws-listen", metavar="HOST:PORT")
-    serve.add_argument("--http-listen", metavar="HOST:PORT")
-    serve.add_argument("--data-dir", type=Path)
-    serve.add_argument("--rtp-ports", metavar="LOW-HIGH")
-    serve.add_argument("--trunk", metavar="URI", help="outbound trunk for numbers outside the directory")
-    serve.add_argument("--log-level", default=None)
+    parser = argparse.ArgumentParser(prog="callcontrol", description=__doc__, formatter_class=_HelpFormatter,
+                                     epilog="Configuration keys and their environment variables: "
+                                            "docs/operations.md.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the server (SIP, WebSocket API, HTTP health/metrics)",
+                           description="Run the server. Settings come from the defaults, the config file, "
+                                       "CALLCONTROL_<SECTION>__<KEY> environment variables and these flags, "
+                                       "later ones winning.", formatter_class=_HelpFormatter)
+    _config_flags(serve)
+    check = sub.add_parser("check-config", help="validate the configuration without starting",
+                           description="Validate the configuration as serve would (keys, types, paths) and "
+                                       "exit: 0 and 'config OK' on stdout, or 2 and the reason on stderr.",
+                           formatter_class=_HelpFormatter)
+    _config_flags(check)
     try:
         from callcontrol.directory import cli as directory_cli
     except ImportError:  # the directory CLI ships with the store
         directory_cli = None  # type: ignore[assignment]
     if directory_cli is not None:
         directory_cli.add_arguments(sub)
-    sub.add_parser("api-schema", help="print the JSON Schema of the WebSocket API")
+    sub.add_parser("api-schema", help="print the JSON Schema of the WebSocket API",
+                   description="Print the JSON Schema of the WebSocket API.")
     from callcontrol.ops import control
 
     control.add_arguments(sub)
     return parser
 
 
-def _config_from_args(args: argparse.Namespace) -> Config:
-    cfg = Config.load(args.config)
+def _overrides(args: argparse.Namespace) -> list[Override]:
+    """The flags as config overrides; errors name the flag, like the file's name the file."""
+    out: list[Override] = []
     if args.sip_listen:
-        listens: list[SipListen] = []
+        listens: list[str] = []
         for item in args.sip_listen:
             if item.split(":", 1)[0].lower() in ("udp", "tcp", "tls"):
-                listens.append(SipListen.parse(item))
+                listens.append(item)
             else:
-                host, port = parse_hostport(item, "--sip-listen")
-                listens += [SipListen("udp", host, port), SipListen("tcp", host, port)]
-        cfg.sip_listen = listens
-    if args.ws_listen:
-        cfg.ws_listen = parse_hostport(args.ws_listen, "--ws-listen")
-    if args.http_listen:
-        cfg.http_listen = parse_hostport(args.http_listen, "--http-listen")
-    if args.data_dir:
-        cfg.data_dir = args.data_dir
-    if args.rtp_ports:
-        cfg.rtp_ports = parse_port_range(args.rtp_ports)
-    if args.trunk:
-        cfg.trunk_uri = args.trunk
-    if args.log_level:
-        cfg.log_level = args.log_level.upper()
-    return cfg
+                try:
+                    hostport = parse_hostport(item, "--sip-listen")
+                except ConfigError as exc:
+                    raise ConfigError(f"--sip-listen: sip.listen: {exc}") from None
+                listens += [str(SipListen("udp", *hostport)), str(SipListen("tcp", *hostport))]
+        out.append(Override("sip.listen", listens, "--sip-listen"))
+    for flag, key in (("ws_listen", "ws.listen"), ("http_listen", "http.listen"), ("data_dir", "store.data_dir"),
+                      ("rtp_ports", "media.rtp_ports"), ("trunk", "trunk.uri"), ("log_level", "log.level")):
+        value = getattr(args, flag)
+        if value is not None:
+            out.append(Override(key, value, "--" + flag.replace("_", "-")))
+    return out
+
+
+def load_from_args(args: argparse.Namespace) -> Config:
+    return load_config(args.config, overrides=_overrides(args))
 
 
 def _install_loop() -> None:
@@ -73,17 +119,17 @@ def _install_loop() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve":
+    if args.command in ("serve", "check-config"):
         try:
-            cfg = _config_from_args(args)
+            cfg = load_from_args(args)
         except ConfigError as exc:
             sys.stderr.write(f"callcontrol: {exc}\n")
             return 2
-        level = getattr(logging, cfg.log_level, None)
-        if not isinstance(level, int):
-            sys.stderr.write(f"callcontrol: unknown log level {cfg.log_level!r}\n")
-            return 2
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "check-config":
+            source = args.config or os.environ.get(ENV_CONFIG_FILE) or "defaults only"
+            sys.stdout.write(f"config OK ({source})\n")
+            return 0
+        logging.basicConfig(level=cfg.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from callcontrol.server import run_server
 
         _install_loop()

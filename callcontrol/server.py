@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
+import os
 import signal
+import sqlite3
 import ssl
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -19,7 +23,7 @@ from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, route
-from callcontrol.config import Config
+from callcontrol.config import Config, HostPort, ssl_reason
 from callcontrol.directory.service import Directory, DirectoryChange
 from callcontrol.model.calls import CallRegistry
 from callcontrol.ops import control
@@ -50,7 +54,7 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.ua = UserAgent(timers=TimerConfig(config.t1, config.t2, config.t4), on_request=self._on_request)
+        self.ua = UserAgent(timers=TimerConfig(config.sip.t1, config.sip.t2, config.sip.t4), on_request=self._on_request)
         self.started_at = time.time()
         self._http_runner: web.AppRunner | None = None
         self.listeners: list[str] = []
@@ -66,37 +70,41 @@ class Server:
 
     async def start(self) -> None:
         cfg = self.config
-        self.directory = directory = await Directory.open(cfg.data_dir, sip_realm=cfg.sip_realm)
+        with _opening(f"store.data_dir {cfg.store.data_dir}"):
+            self.directory = directory = await Directory.open(cfg.store.data_dir, sip_realm=cfg.sip.realm)
         await self._refuse_demo_credentials_off_loopback(directory)
-        for listen in cfg.sip_listen:
+        for listen in cfg.sip.listen:
+            what = f"SIP {listen.transport.upper()} listener {HostPort(listen.host, listen.port)}"
             if listen.transport == "tls":
-                raise OSError(f"tls:{listen.host}:{listen.port}: TLS needs a certificate (not configured)")
-            host, port = await self.ua.listen(listen.transport, listen.host, listen.port)
+                raise StartupError(f"{what}: TLS needs a certificate (not configured)")
+            with _opening(what):
+                host, port = await self.ua.listen(listen.transport, listen.host, listen.port)
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
         # The engine is attached once the B2BUA exists; until then commands answer "disabled".
         self.api = api = CallControlApi(directory=directory, registry=self.registry)
-        ws_host, ws_port = cfg.ws_listen
-        self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())
+        ws_host, ws_port = cfg.ws.listen
+        with _opening(f"WebSocket API listener {cfg.ws.listen}"):
+            self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())
         self.registry.set_publish(api.publish)
-        scheme = "wss" if cfg.ws_certfile else "ws"
+        scheme = "wss" if cfg.ws.certfile else "ws"
         self.listeners.append(f"WebSocket API on {scheme}://{ws_host}:{self.hub.port}/ws")
         # Every request asks whether its source (Via host and packet source) is trusted; parsing
         # the address with ipaddress each time cost ~5 % of the server's CPU under load. The
         # trusted networks do not change while running, so remember the answer per host (bounded).
-        is_trusted = functools.lru_cache(maxsize=4096)(cfg.is_trusted)
+        is_trusted = functools.lru_cache(maxsize=4096)(cfg.sip.is_trusted)
         authenticator = RequestAuthenticator(directory, directory.sip_realm, is_trusted=is_trusted)
         self.registrar = Registrar(directory, authenticator)
         await self.registrar.start()
-        media_host = cfg.media_host or self._default_media_host()
-        allocator = PortPairAllocator(*cfg.rtp_ports) if cfg.media_anchor else None
+        media_host = cfg.media.host or self._default_media_host()
+        allocator = PortPairAllocator(*cfg.media.rtp_ports) if cfg.media.anchor else None
         self.b2bua = B2bua(
             self.ua, directory=directory, registry=self.registry, router=self._route,
             authorizer=authenticator, allocator=allocator, cdr_sink=directory.store.add_cdr,
-            settings=B2buaSettings(media_anchor=cfg.media_anchor, media_host=media_host,
-                                   rtp_timeout=cfg.rtp_timeout, session_timers=cfg.session_timers,
-                                   session_interval=cfg.session_expires, min_se=cfg.min_se,
-                                   ivr_fallback_url=cfg.ivr_fallback_url,
-                                   ivr_fallback_seconds=cfg.ivr_fallback_seconds))
+            settings=B2buaSettings(media_anchor=cfg.media.anchor, media_host=media_host,
+                                   rtp_timeout=cfg.media.rtp_timeout, session_timers=cfg.sip.session_timers,
+                                   session_interval=cfg.sip.session_expires, min_se=cfg.sip.min_se,
+                                   ivr_fallback_url=cfg.ivr.fallback_url,
+                                   ivr_fallback_seconds=cfg.ivr.fallback_seconds))
         self.b2bua.fetcher = self.prompts = PromptFetcher()
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
         api.engine = B2buaEngine(self.b2bua)
@@ -104,9 +112,10 @@ class Server:
         await self._start_http()
         self._watch_task = asyncio.create_task(self._watch_directory())
         try:
-            self._pid_file = control.write_pid_file(cfg.data_dir)
+            self._pid_file = control.write_pid_file(cfg.store.data_dir)
         except OSError as exc:
-            raise OSError(f"cannot write the pid file {control.pid_path(cfg.data_dir)}: {exc.strerror}") from None
+            pid_file = control.pid_path(cfg.store.data_dir)
+            raise OSError(f"cannot write the pid file {pid_file}: {exc.strerror}") from None
 
     # -- live changes -------------------------------------------------------------------------
     async def _watch_directory(self) -> None:
@@ -166,7 +175,7 @@ class Server:
     async def _refuse_demo_credentials_off_loopback(self, directory: Directory) -> None:
         """SPEC: demo credentials only bind to loopback; anything wider needs real passwords first."""
         cfg = self.config
-        hosts = [listen.host for listen in cfg.sip_listen] + [cfg.ws_listen[0], cfg.http_listen[0]]
+        hosts = [listen.host for listen in cfg.sip.listen] + [cfg.ws.listen.host, cfg.http.listen.host]
         exposed = sorted({h for h in hosts if not _is_loopback(h)})
         if exposed and await directory.uses_demo_credentials():
             raise DemoCredentialsExposed(
@@ -174,22 +183,25 @@ class Server:
                 f"{', '.join(exposed)} (change them with `callcontrol directory passwd LOGIN`)")
 
     def _ws_ssl(self) -> ssl.SSLContext | None:
-        if not self.config.ws_certfile:
+        ws = self.config.ws
+        if ws.certfile is None:
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.config.ws_certfile, self.config.ws_keyfile)
+        with _opening(f"WebSocket API listener {ws.listen}: certificate {ws.certfile}"
+                      + (f" and key {ws.keyfile}" if ws.keyfile else "")):
+            context.load_cert_chain(ws.certfile, ws.keyfile)
         return context
 
     def _default_media_host(self) -> str:
         """RTP binds where SIP listens (the first listener), unless [media] host says otherwise."""
-        host = self.config.sip_listen[0].host if self.config.sip_listen else "127.0.0.1"
+        host = self.config.sip.listen[0].host if self.config.sip.listen else "127.0.0.1"
         return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
     def _route(self, number: str | None) -> Route:
         assert self.directory is not None
         registrar = self.registrar
         return route(number, directory=self.directory, contacts=registrar.contacts if registrar else None,
-                     trunk_uri=self.config.trunk_uri)
+                     trunk_uri=self.config.trunk.uri)
 
     async def _start_http(self) -> None:
         app = web.Application()
@@ -197,9 +209,10 @@ class Server:
         app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        host, port = self.config.http_listen
+        host, port = self.config.http.listen
         site = web.TCPSite(runner, host, port, reuse_address=True)
-        await site.start()
+        with _opening(f"HTTP health/metrics listener {self.config.http.listen}"):
+            await site.start()
         self._http_runner = runner
         bound = runner.addresses[0] if runner.addresses else (host, port)
         self.listeners.append(f"HTTP health and metrics on http://{bound[0]}:{bound[1]}/")
@@ -297,8 +310,38 @@ class Server:
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-class DemoCredentialsExposed(RuntimeError):
+class StartupError(RuntimeError):
+    """Start-up refused; the message is the one-line reason, naming the listener or the path."""
+
+
+class DemoCredentialsExposed(StartupError):
     """Start-up refused: a non-loopback listener while demo passwords work."""
+
+
+@contextlib.contextmanager
+def _opening(what: str) -> Iterator[None]:
+    """Turn an OS error while opening ``what`` (a listener, the store) into a StartupError naming it."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(f"{what}: {_os_reason(exc)}") from None
+
+
+def _os_reason(exc: BaseException) -> str:
+    """"address already in use", not "[Errno 98] error while attempting to bind on address ..."."""
+    if isinstance(exc, ssl.SSLError):
+        return f"cannot load ({ssl_reason(exc)})"
+    while isinstance(exc, OSError) and not exc.errno and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # uvloop: "could not bind to local_addr ..." caused by the real EADDRINUSE
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:  # gaierror's EAI_* are negative
+        text = os.strerror(exc.errno)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc)
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {text}"
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def _is_loopback(host: str) -> bool:
@@ -314,8 +357,8 @@ async def run_server(config: Config) -> int:
     server = Server(config)
     try:
         await server.start()
-    except OSError as exc:
-        sys.stderr.write(f"callcontrol: cannot start: {exc.strerror or exc}\n")
+    except OSError as exc:  # not named by _opening: still say which file
+        sys.stderr.write(f"callcontrol: cannot start: {_os_reason(exc)}\n")
         await server.stop()
         return 1
     except Exception as exc:
