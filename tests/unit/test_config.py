@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,17 @@ def test_defaults_need_no_file() -> None:
     assert (cfg.ivr.fallback_url, cfg.ivr.fallback_seconds) == (None, 3.0)
 
 
+def make_cert(directory: Path, name: str = "cert") -> tuple[Path, Path]:
+    """A self-signed certificate and its key (openssl, as an operator would make one)."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost", "-days", "2"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 def test_every_key_from_a_file(tmp_path: Path) -> None:
-    cert = tmp_path / "cert.pem"
-    cert.write_text("x")
+    cert, key = make_cert(tmp_path)
     cfg = load_toml(tmp_path, f"""
 [sip]
 listen = ["udp:10.0.0.1:5070", "tls:[::1]:5061"]
@@ -81,7 +90,7 @@ uri = "sip:trunk.example.net:5080;transport=tcp"
 [ws]
 listen = "0.0.0.0:9000"
 certfile = "{cert}"
-keyfile = "{cert}"
+keyfile = "{key}"
 [http]
 listen = "[::1]:9001"
 [media]
@@ -102,7 +111,7 @@ fallback_seconds = 0
     assert (cfg.sip.realm, cfg.sip.t1, cfg.sip.t2, cfg.sip.t4) == ("example", 1.0, 8.5, 6.0)
     assert (cfg.sip.session_timers, cfg.sip.session_expires, cfg.sip.min_se) == (False, 120, 4)
     assert cfg.trunk.uri == "sip:trunk.example.net:5080;transport=tcp"
-    assert cfg.ws.listen == ("0.0.0.0", 9000) and cfg.ws.certfile == cert == cfg.ws.keyfile
+    assert cfg.ws.listen == ("0.0.0.0", 9000) and (cfg.ws.certfile, cfg.ws.keyfile) == (cert, key)
     assert cfg.http.listen == ("::1", 9001) and str(cfg.http.listen) == "[::1]:9001"
     assert (cfg.media.rtp_ports, cfg.media.host, cfg.media.anchor, cfg.media.rtp_timeout) == (
         (30000, 30099), "10.0.0.1", False, 5.0)
@@ -239,6 +248,19 @@ def test_missing_key_file_names_key_and_path(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("x")
     assert error_of(tmp_path, f'[ws]\ncertfile = "{tmp_path}/cert.pem"\nkeyfile = "{tmp_path}/key.pem"\n') == (
         f"ws.keyfile {tmp_path}/key.pem: no such file")
+
+
+def test_certificate_and_key_that_do_not_match(tmp_path: Path) -> None:
+    cert, _ = make_cert(tmp_path, "a")
+    _, other_key = make_cert(tmp_path, "b")
+    assert error_of(tmp_path, f'[ws]\ncertfile = "{cert}"\nkeyfile = "{other_key}"\n') == (
+        f"ws.certfile {cert} with key {other_key}: not a usable PEM certificate and key (KEY_VALUES_MISMATCH)")
+
+
+def test_certificate_that_is_not_pem(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    assert error_of(tmp_path, f'[ws]\ncertfile = "{tmp_path}/cert.pem"\n') == (
+        f"ws.certfile {tmp_path}/cert.pem: not a usable PEM certificate and key (PEM lib)")
 
 
 def test_certificate_that_is_a_directory(tmp_path: Path) -> None:
