@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         from callcontrol.server import run_server
 
         _install_loop()
-        return asyncio.run(run_server(cfg))
+        return asyncio.run(run_server(cfg, reload_config=lambda: load_from_args(args)))
     if args.command == "api-schema":
         import orjson
 

@@ -283,6 +283,11 @@ class IvrSection(_Section):
                                      reload=True, ge=0)
 
 
+class ServerSection(_Section):
+    drain_limit: float = _field(3600.0, "seconds", "a drain (SIGUSR1) with calls still up after this long "
+                                "ends them and exits", reload=True, gt=0)
+
+
 class Config(_Section):
     """The whole configuration; ``cfg.sip.listen``, ``cfg.ws.listen.port``, ..."""
 
@@ -294,6 +299,7 @@ class Config(_Section):
     store: StoreSection = Field(default_factory=StoreSection)
     log: LogSection = Field(default_factory=LogSection)
     ivr: IvrSection = Field(default_factory=IvrSection)
+    server: ServerSection = Field(default_factory=ServerSection)
 
 
 # --------------------------------------------------------------------------- keys and reload

@@ -13,7 +13,7 @@ import sqlite3
 import ssl
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -24,7 +24,8 @@ from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, route
-from callcontrol.config import Config, HostPort, ssl_reason
+from callcontrol.config import (Config, ConfigError, HostPort, describe_changes, reloadable_changes,
+                                restart_changes, ssl_reason)
 from callcontrol.directory.service import Directory, DirectoryChange
 from callcontrol.model.calls import CallRegistry
 from callcontrol.ops import control
@@ -41,8 +42,6 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE, REGISTE
 # How often the store is asked whether a ``callcontrol directory`` command changed it: one
 # ``PRAGMA data_version`` each time, so a new account can register within about a second.
 DIRECTORY_WATCH_INTERVAL = 1.0
-# A drain with calls still up after this long ends them (as SIGTERM would) and exits.
-DEFAULT_DRAIN_LIMIT = 3600.0
 
 
 class Server:
@@ -53,8 +52,11 @@ class Server:
     and hub, flush the CDRs and close the store.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, reload_config: Callable[[], Config] | None = None) -> None:
+        """``reload_config``: reads the config again from the same layers (file, environment,
+        flags) on SIGHUP; None: a reload re-reads only the directory."""
         self.config = config
+        self._reload_config = reload_config
         self.ua = UserAgent(timers=TimerConfig(config.sip.t1, config.sip.t2, config.sip.t4), on_request=self._on_request)
         self.started_at = time.time()
         self._http_runner: web.AppRunner | None = None
@@ -66,6 +68,7 @@ class Server:
         self.registrar: Registrar | None = None
         self.b2bua: B2bua | None = None
         self.prompts: PromptFetcher | None = None
+        self.authenticator: RequestAuthenticator | None = None
         self._pid_file: Path | None = None
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -92,8 +95,8 @@ class Server:
         # Every request asks whether its source (Via host and packet source) is trusted; parsing
         # the address with ipaddress each time cost ~5 % of the server's CPU under load. The
         # trusted networks do not change while running, so remember the answer per host (bounded).
-        is_trusted = functools.lru_cache(maxsize=4096)(cfg.sip.is_trusted)
-        authenticator = RequestAuthenticator(directory, directory.sip_realm, is_trusted=is_trusted)
+        self.authenticator = authenticator = RequestAuthenticator(directory, directory.sip_realm,
+                                                                  is_trusted=_cached_trust(cfg))
         self.registrar = Registrar(directory, authenticator)
         await self.registrar.start()
         media_host = cfg.media.host or self._default_media_host()
@@ -148,14 +151,47 @@ class Server:
         logger.info("; ".join(parts))
 
     async def reload(self) -> None:
-        """SIGHUP: re-read the directory now (the watch would within a second anyway)."""
+        """SIGHUP: re-read the directory now (the watch would within a second anyway), then
+        the config, applying its reloadable keys; each part logs one line."""
         assert self.directory is not None
         try:
             change = await self.directory.reload()
         except Exception as exc:
             logger.error("reload refused: the directory could not be read (%s)", exc)
+        else:
+            self._directory_changed(change, "reload (SIGHUP)")
+        if self._reload_config is not None:
+            self._reload_config_now(self._reload_config)
+
+    def _reload_config_now(self, load: Callable[[], Config]) -> None:
+        try:
+            new = load()
+        except ConfigError as exc:
+            logger.error("config reload refused: %s; the running config is unchanged", exc)
             return
-        self._directory_changed(change, "reload (SIGHUP)")
+        restart = restart_changes(self.config, new)
+        if restart:
+            logger.error("config reload refused: %s (needs a restart); nothing applied", describe_changes(restart))
+            return
+        changes = reloadable_changes(self.config, new)
+        if changes:
+            self._apply_config(new)
+        logger.info("config reloaded: %s", describe_changes(changes))
+
+    def _apply_config(self, new: Config) -> None:
+        """Put the reloadable keys of ``new`` in effect for what happens next; calls up keep
+        what they negotiated (their session intervals, their routes)."""
+        self.config = new  # trunk.uri: read by every routing decision
+        if self.authenticator is not None:
+            self.authenticator.set_trusted(_cached_trust(new))
+        if self.b2bua is not None:
+            settings = self.b2bua.settings  # shared with every call's context: change it in place
+            settings.session_timers = new.sip.session_timers
+            settings.session_interval = new.sip.session_expires
+            settings.min_se = new.sip.min_se
+            settings.ivr_fallback_url = new.ivr.fallback_url
+            settings.ivr_fallback_seconds = new.ivr.fallback_seconds
+        logging.getLogger().setLevel(new.log.level)
 
     async def drain(self, limit: float) -> None:
         """Take no new calls; return when the last call has ended or after ``limit`` s."""
@@ -345,6 +381,14 @@ def _os_reason(exc: BaseException) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
+def _cached_trust(cfg: Config) -> Callable[[str], bool]:
+    """Whether a source host is trusted, remembered per host (bounded).
+
+    Every request asks (Via host and packet source); parsing the address with ipaddress
+    each time cost ~5 % of the server's CPU under load. A reload makes a new cache."""
+    return functools.lru_cache(maxsize=4096)(cfg.sip.is_trusted)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -376,8 +420,8 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
-async def run_server(config: Config) -> int:
-    server = Server(config)
+async def run_server(config: Config, *, reload_config: Callable[[], Config] | None = None) -> int:
+    server = Server(config, reload_config=reload_config)
     try:
         await server.start()
     except OSError as exc:  # not named by _opening: still say which file
@@ -412,7 +456,7 @@ async def run_server(config: Config) -> int:
         if command == "reload":
             await server.reload()
         elif command == "drain" and drain is None:
-            drain = asyncio.create_task(server.drain(DEFAULT_DRAIN_LIMIT))
+            drain = asyncio.create_task(server.drain(server.config.server.drain_limit))
             drain.add_done_callback(lambda _task: commands.put_nowait("drained"))
     if drain is not None and not drain.done():
         drain.cancel()

@@ -152,6 +152,10 @@ class RequestAuthenticator:
         )
 
     # -- adapter ------------------------------------------------------------------------------
+
+    def set_trusted(self, is_trusted: Callable[[str], bool]) -> None:
+        """Trust other sources from now on (a config reload changed ``sip.trusted``)."""
+        self._is_trusted = is_trusted
     def check(self, incoming: IncomingRequest, *, proxy: bool) -> Account | Literal["trusted"] | None:
         """Authenticate ``incoming``; on None a final response has already been sent.
 

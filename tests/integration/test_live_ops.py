@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import PHONE, ROOT, Server, SoftPhone, free_port, start, start_server, start_softphone
+from tests.integration.harness import (PHONE, ROOT, Server, SoftPhone, free_port, register, start, start_server,
+                                       start_softphone)
 
 pytest.importorskip("pjsua2")
 
@@ -177,3 +178,35 @@ def test_control_commands_without_a_server_say_which_file(tmp_path: Path) -> Non
     (tmp_path / "callcontrol.pid").write_text("999999999\n")
     reply = cli("reload", "--data-dir", str(tmp_path))
     assert reply.returncode == 1 and "process 999999999" in reply.stderr and "is gone" in reply.stderr
+
+
+def test_sighup_applies_reloadable_config_and_refuses_the_rest(tmp_path: Path) -> None:
+    server = start_server(tmp_path, trusted=())
+    config = tmp_path / "callcontrol.toml"
+    original = config.read_text()
+    try:
+        assert register(server.sip_port, free_port(), "1001").startswith("SIP/2.0 401")  # challenged
+
+        config.write_text(original.replace("trusted = []", 'trusted = ["127.0.0.1/32"]'))
+        os.kill(server.proc.popen.pid, signal.SIGHUP)
+        line = server.proc.wait_for_log("config reloaded:")
+        assert line.endswith('config reloaded: sip.trusted [] -> ["127.0.0.1/32"]'), line
+        assert register(server.sip_port, free_port(), "1001").startswith("SIP/2.0 200")  # now trusted
+
+        config.write_text(original.replace("trusted = []", 'trusted = ["127.0.0.1/32"]\nt1 = "fast"'))
+        os.kill(server.proc.popen.pid, signal.SIGHUP)
+        line = server.proc.wait_for_log("config reload refused:")
+        assert f"{config}: sip.t1" in line and line.endswith("the running config is unchanged"), line
+
+        moved = original.replace("trusted = []", 'trusted = ["127.0.0.1/32"]')
+        moved = moved.replace(f'listen = "127.0.0.1:{server.ws_port}"', f'listen = "127.0.0.1:{free_port()}"')
+        config.write_text(moved.replace('trusted = ["127.0.0.1/32"]', "trusted = []"))
+        os.kill(server.proc.popen.pid, signal.SIGHUP)
+        line = server.proc.wait_for_log("config reload refused:")
+        assert "ws.listen" in line and line.endswith("(needs a restart); nothing applied"), line
+        assert "sip.trusted" not in line
+        # All or nothing: the trusted change in the refused file was not applied either.
+        assert register(server.sip_port, free_port(), "1001").startswith("SIP/2.0 200")
+        assert server.proc.stop() == 0
+    finally:
+        server.proc.stop()

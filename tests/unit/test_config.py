@@ -362,7 +362,8 @@ def test_env_names_follow_the_scheme() -> None:
 
 def test_reloadable_keys_are_the_issues_list() -> None:
     assert RELOADABLE_KEYS == {"trunk.uri", "sip.trusted", "sip.session_timers", "sip.session_expires",
-                               "sip.min_se", "ivr.fallback_url", "ivr.fallback_seconds", "log.level"}
+                               "sip.min_se", "ivr.fallback_url", "ivr.fallback_seconds", "log.level",
+                               "server.drain_limit"}
 
 
 def test_changes_split_into_reloadable_and_restart() -> None:
