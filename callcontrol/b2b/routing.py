@@ -437,6 +437,11 @@ class _Resolver:
     def _member(self, group: RingGroup | HuntList, ref: str, ring_time: int, via: Via) -> list[Endpoint] | Route:
         """The endpoints one member rings (an account after its ``always`` forwarding, every
         member of a nested ring group); a loop is returned as its REJECT route."""
+        _header, number = split_target(ref)
+        if self.directory.account_by_id(number) is None and self.dialplan.number(number) is None:
+            # Removed since the group was made: not the trunk's (members are never outside numbers).
+            logger.warning("%s %s: member %s is not in the directory; left out", group.KIND, group.number, number)
+            return []
         found = self.resolve(ref, via)
         if found.kind is RouteKind.REJECT:
             if found.status == LOOP_STATUS:

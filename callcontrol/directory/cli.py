@@ -3,8 +3,8 @@
 Registered on the main parser by ``callcontrol.__main__`` through
 ``add_arguments(subparsers)``; ``run(args)`` executes the parsed command.
 
-The server loads the directory at start, so edits made here while it runs
-take effect when it restarts (or reloads the directory).
+A running server on the same data dir notices a commit within about a second and
+reloads the directory (accounts, PBX numbers, forwardings: docs/pbx.md), no restart.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from callcontrol.directory.service import Directory, DirectoryError, OfficeType
+from callcontrol.pbx.model import CallQueue, Failover, Forwarding, HuntList, Menu, PbxKind, RingGroup, TimeRule
 from callcontrol.store.sqlite import StoreError
 
 logger = logging.getLogger(__name__)
@@ -54,15 +55,17 @@ def add_arguments(subparsers: Any) -> None:
     directory = subparsers.add_parser(
         COMMAND,
         parents=[common],
-        help="list and edit customers, accounts, IVR access numbers and administrators",
-        description="List and edit the directory. A running server sees the changes when it restarts.",
+        help="list and edit customers, accounts, IVR access numbers, administrators and the PBX",
+        description="List and edit the directory. A running server on the same data dir picks the "
+        "changes up within about a second.",
     )
     directory.set_defaults(func=run)
     actions = directory.add_subparsers(dest="directory_action", metavar="ACTION", required=True)
 
     listing = actions.add_parser("list", parents=[common], help="show a table")
-    listing.add_argument("what", choices=("customers", "accounts", "ivr", "admins", "resellers"))
-    listing.add_argument("--customer", type=int, help="only this customer's accounts or IVR numbers")
+    listing.add_argument("what", choices=("customers", "accounts", "ivr", "admins", "resellers", *_PBX_LISTS))
+    listing.add_argument("--customer", type=int, help="only this customer's accounts, IVR or PBX numbers")
+    listing.add_argument("--account", metavar="ID", help="forwardings: only this account's")
 
     add = actions.add_parser("add", parents=[common], help="add an entry")
     add_kinds = add.add_subparsers(dest="directory_kind", metavar="KIND", required=True)
@@ -79,6 +82,7 @@ def add_arguments(subparsers: Any) -> None:
     customer.add_argument("--login", help="customer-realm API login")
     customer.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     customer.add_argument("--i-customer", type=int, metavar="N", help="fixed id (default: next free)")
+    customer.add_argument("--time-zone", metavar="ZONE", help="IANA zone its time rules use (default UTC)")
 
     account = add_kinds.add_parser("account", parents=[common], help="add an account (phone line)")
     account.add_argument("--customer", type=int, required=True, metavar="N")
@@ -105,6 +109,15 @@ def add_arguments(subparsers: Any) -> None:
     reseller.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     reseller.add_argument("--i-reseller", type=int, metavar="N", help="fixed id (default: next free)")
 
+    _add_pbx_arguments(add_kinds, common)
+
+    set_ = actions.add_parser("set", parents=[common], help="change a setting of an entry")
+    set_kinds = set_.add_subparsers(dest="directory_kind", metavar="KIND", required=True)
+    set_customer = set_kinds.add_parser("customer", parents=[common], help="change a customer")
+    set_customer.add_argument("i_customer", type=int)
+    set_customer.add_argument("--time-zone", metavar="ZONE", required=True,
+                              help="IANA zone its time rules use, e.g. Europe/Prague (UTC to reset)")
+
     remove = actions.add_parser("remove", parents=[common], help="remove an entry")
     remove_kinds = remove.add_subparsers(dest="directory_kind", metavar="KIND", required=True)
     rm_customer = remove_kinds.add_parser("customer", parents=[common], help="remove a customer")
@@ -118,10 +131,63 @@ def add_arguments(subparsers: Any) -> None:
     rm_ivr.add_argument("i_ivr_an", type=int)
     rm_admin = remove_kinds.add_parser("admin", parents=[common], help="remove an administrator")
     rm_admin.add_argument("login")
+    for kind, what in _PBX_KINDS.items():
+        rm_pbx = remove_kinds.add_parser(kind, parents=[common], help=f"remove a {what}")
+        rm_pbx.add_argument("number")
+    rm_fwd = remove_kinds.add_parser("forwarding", parents=[common], help="remove an account's forwarding")
+    rm_fwd.add_argument("--account", metavar="ID", required=True, help="the account id, e.g. 1003")
+    rm_fwd.add_argument("--when", choices=_WHEN, help="only this condition (default: every one)")
 
     passwd = actions.add_parser("passwd", parents=[common], help="change the password of any login")
     passwd.add_argument("login", help="administrator, reseller or customer login, or account id")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+
+_PBX_KINDS = {"ringgroup": "ring group", "hunt": "hunt list", "timerule": "time rule", "menu": "IVR menu"}
+_PBX_LISTS = ("ringgroups", "hunts", "timerules", "menus", "forwardings",
+              "ringgroup", "hunt", "timerule", "menu", "forwarding")
+_WHEN = ("always", "busy", "noanswer", "unreachable")
+
+
+def _add_pbx_arguments(add_kinds: Any, common: argparse.ArgumentParser) -> None:
+    """``add ringgroup|hunt|forwarding|timerule|menu``: the forms docs/pbx.md lists."""
+
+    def numbered(kind: str, help_: str) -> argparse.ArgumentParser:
+        parser = add_kinds.add_parser(kind, parents=[common], help=help_)
+        parser.add_argument("--customer", type=int, required=True, metavar="N")
+        parser.add_argument("--number", required=True, help="the number callers dial")
+        parser.add_argument("--name", help="a label (default: the kind and number)")
+        return parser
+
+    def failover(parser: argparse.ArgumentParser) -> None:
+        for outcome in ("busy", "noanswer", "unreachable"):
+            parser.add_argument(f"--on-{outcome}", metavar="TARGET", help=f"where calls go on {outcome}")
+
+    members_help = "accounts (or ring groups), in order: 1001,1002; NUMBER/SECONDS gives one its own ring time"
+    ring = numbered("ringgroup", "add a ring group: every member rings at once")
+    ring.add_argument("--members", required=True, help=members_help)
+    ring.add_argument("--ring-time", type=int, metavar="S", help="seconds each member rings (default 20)")
+    failover(ring)
+    hunt = numbered("hunt", "add a hunt list: members ring one after the other")
+    hunt.add_argument("--members", required=True, help=members_help)
+    hunt.add_argument("--order", choices=("follow", "random"), required=True)
+    hunt.add_argument("--ring-time", type=int, metavar="S", help="seconds each member rings (default 15)")
+    failover(hunt)
+    rule = numbered("timerule", "add a time rule: one target in a period, another outside it")
+    rule.add_argument("--period", required=True, help='PortaSIP time period, e.g. "wd {mon-fri} hr {9am-5pm}"')
+    rule.add_argument("--match", required=True, metavar="TARGET", help="where calls go in the period")
+    rule.add_argument("--nomatch", required=True, metavar="TARGET", help="where calls go outside it")
+    menu = numbered("menu", "add an IVR menu the server plays itself")
+    menu.add_argument("--prompt", required=True, metavar="URL", help="what callers hear (an HTTP URL or sound)")
+    menu.add_argument("--choices", required=True, help='DIGIT=TARGET;...: "1=1002;2=800"')
+    menu.add_argument("--timeout", type=int, metavar="S", help="seconds to wait for a digit (default 5)")
+    menu.add_argument("--default", metavar="TARGET", help="where calls go without a digit")
+    menu.add_argument("--invalid-prompt", metavar="URL", help="what a caller hears after an unknown digit")
+    fwd = add_kinds.add_parser("forwarding", parents=[common], help="forward an account's calls")
+    fwd.add_argument("--account", metavar="ID", required=True, help="the account id, e.g. 1003")
+    fwd.add_argument("--when", choices=_WHEN, required=True)
+    fwd.add_argument("--to", required=True, metavar="NUMBER", help="any routable number or target")
+    fwd.add_argument("--after", type=int, metavar="S", help="noanswer: seconds of ringing first (default 20)")
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -146,9 +212,16 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     password = _password_for(args)
     async with await Directory.open(data_dir, seed_demo=seed_demo) as directory:
         if action == "list":
-            _list(directory, args.what, args.customer, out)
+            if args.what in _PBX_LISTS:
+                _list_pbx(directory, args.what.rstrip("s"), args.customer, args.account, out)
+            else:
+                _list(directory, args.what, args.customer, out)
         elif action == "add":
             await _add(directory, args, password, out)
+        elif action == "set":
+            customer = await directory.set_time_zone(args.i_customer,
+                                                     None if args.time_zone.upper() == "UTC" else args.time_zone)
+            out.write(f"customer {customer.i_customer} time zone {customer.time_zone or 'UTC'}\n")
         elif action == "remove":
             await _remove(directory, args, out)
         elif action == "passwd":
@@ -270,6 +343,7 @@ async def _add(directory: Directory, args: argparse.Namespace, password: str | N
             login=args.login,
             password=password,
             i_customer=args.i_customer,
+            time_zone=args.time_zone,
         )
         out.write(_customer_rows(directory, [customer.i_customer]))
     elif kind == "account":
@@ -302,8 +376,83 @@ async def _add(directory: Directory, args: argparse.Namespace, password: str | N
                 ("i_reseller", "name", "login"), [(reseller.i_reseller, reseller.name, reseller.login)]
             )
         )
+    elif kind in _PBX_KINDS:
+        entry = await directory.add_pbx_number(kind, args.customer, args.number,
+                                               args.name or f"{_PBX_KINDS[kind]} {args.number}", _pbx_spec(args))
+        out.write(_pbx_table(directory, kind, [entry]))
+    elif kind == "forwarding":
+        rule = await directory.add_forwarding(args.account, args.when, args.to, after=args.after)
+        out.write(_forwarding_table([rule]))
     else:
         raise CliError(f"cannot add {kind!r}")
+
+
+def _pbx_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of a PBX number as ``callcontrol.pbx.model.build`` takes them, from the flags."""
+    kind = args.directory_kind
+    spec: dict[str, Any] = {}
+    if kind in ("ringgroup", "hunt"):
+        spec["members"] = args.members
+        if args.ring_time is not None:
+            spec["ring_time"] = args.ring_time
+        if kind == "hunt":
+            spec["order"] = args.order
+        spec["failover"] = {outcome: target for outcome in ("busy", "noanswer", "unreachable")
+                            if (target := getattr(args, f"on_{outcome}")) is not None}
+    elif kind == "timerule":
+        spec.update(period=args.period, match=args.match, nomatch=args.nomatch)
+    elif kind == "menu":
+        spec.update(prompt=args.prompt, choices=args.choices)
+        for name in ("timeout", "default", "invalid_prompt"):
+            if getattr(args, name) is not None:
+                spec[name] = getattr(args, name)
+    return spec
+
+
+def _failover_cell(failover: Failover) -> str | None:
+    spec = failover.to_spec()
+    return ",".join(f"{k}={v}" for k, v in spec.items()) or None
+
+
+def _pbx_table(directory: Directory, kind: str, entries: Sequence[object]) -> str:
+    if kind == PbxKind.RINGGROUP:
+        rows = [(e.number, e.i_customer, e.name, ",".join(map(str, e.members)), e.ring_time,
+                 _failover_cell(e.failover)) for e in entries if isinstance(e, RingGroup)]
+        return format_table(("number", "customer", "name", "members", "ring_time", "failover"), rows)
+    if kind == PbxKind.HUNT:
+        rows = [(e.number, e.i_customer, e.name, e.order, ",".join(map(str, e.members)), e.ring_time,
+                 _failover_cell(e.failover)) for e in entries if isinstance(e, HuntList)]
+        return format_table(("number", "customer", "name", "order", "members", "ring_time", "failover"), rows)
+    if kind == PbxKind.TIMERULE:
+        def zone(i_customer: int) -> str:
+            customer = directory.customer(i_customer)
+            return (customer.time_zone if customer is not None else None) or "UTC"
+
+        rows = [(e.number, e.i_customer, e.name, e.match, e.nomatch, zone(e.i_customer), e.period.text)
+                for e in entries if isinstance(e, TimeRule)]
+        return format_table(("number", "customer", "name", "match", "nomatch", "zone", "period"), rows)
+    if kind == PbxKind.MENU:
+        rows = [(e.number, e.i_customer, e.name, e.spec()["choices"], e.timeout, e.default, e.prompt)
+                for e in entries if isinstance(e, Menu)]
+        return format_table(("number", "customer", "name", "choices", "timeout", "default", "prompt"), rows)
+    rows = [(e.number, e.i_customer, e.name) for e in entries if isinstance(e, CallQueue)]
+    return format_table(("number", "customer", "name"), rows)
+
+
+def _forwarding_table(rules: Sequence[Forwarding]) -> str:
+    rows = [(f.i_forwarding, f.account_id, f.when, f.to, f.after) for f in rules]
+    return format_table(("i_forwarding", "account", "when", "to", "after"), rows)
+
+
+def _list_pbx(directory: Directory, kind: str, i_customer: int | None, account: str | None, out: TextIO) -> None:
+    if kind == "forwarding":
+        rules = directory.forwardings(account)
+        if i_customer is not None:
+            ids = {a.id for a in directory.accounts_of_customer(i_customer)}
+            rules = [f for f in rules if f.account_id in ids]
+        out.write(_forwarding_table(rules))
+        return
+    out.write(_pbx_table(directory, kind, directory.pbx_numbers(kind, i_customer)))
 
 
 async def _remove(directory: Directory, args: argparse.Namespace, out: TextIO) -> None:
@@ -320,5 +469,11 @@ async def _remove(directory: Directory, args: argparse.Namespace, out: TextIO) -
     elif kind == "admin":
         await directory.remove_administrator(args.login)
         out.write(f"administrator {args.login} removed\n")
+    elif kind in _PBX_KINDS:
+        await directory.remove_pbx_number(args.number, kind)
+        out.write(f"{_PBX_KINDS[kind]} {args.number} removed\n")
+    elif kind == "forwarding":
+        count = await directory.remove_forwardings(args.account, args.when)
+        out.write(f"{count} forwarding{'s' if count != 1 else ''} of {args.account} removed\n")
     else:
         raise CliError(f"cannot remove {kind!r}")

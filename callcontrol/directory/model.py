@@ -41,6 +41,7 @@ class Customer:
     i_main_office: int | None
     i_reseller: int | None
     login: str | None
+    time_zone: str | None = None  # IANA name its time rules are evaluated in; None: UTC
 
 
 @dataclass(frozen=True, slots=True)

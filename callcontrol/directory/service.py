@@ -1,4 +1,5 @@
-"""The directory: administrators, resellers, customers, accounts, IVR access numbers.
+"""The directory: administrators, resellers, customers, accounts, IVR access numbers, and the
+PBX of the customers (ring groups, hunt lists, time rules, menus, queues, account forwarding).
 
 It is small, so it lives in memory: look-ups are synchronous dict reads, safe
 on the SIP and API hot paths. Writes go to the store first and reach memory
@@ -19,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcontrol.directory.demo import DEMO_CREDENTIALS, demo_records
 from callcontrol.directory.model import (
@@ -51,13 +53,34 @@ from callcontrol.directory.passwords import (
     sip_ha1_sha256,
     verify_password,
 )
+from callcontrol.pbx.model import (
+    AccountForwarding,
+    Dialplan,
+    Forwarding,
+    ForwardWhen,
+    HuntList,
+    PbxError,
+    PbxKind,
+    PbxNumber,
+    RingGroup,
+    build,
+    check_seconds,
+    check_target,
+    check_zone,
+    forwarding_of,
+    from_stored,
+    split_target,
+    to_json,
+)
 from callcontrol.store.sqlite import (
     AccountRecord,
     AdministratorRecord,
     CustomerRecord,
     DirectoryRecords,
+    ForwardingRecord,
     IntegrityConflict,
     IvrAccessNumberRecord,
+    PbxNumberRecord,
     ResellerRecord,
     Store,
 )
@@ -128,6 +151,9 @@ class Directory:
         self._administrators: tuple[str, ...] = ()
         self._credentials: dict[str, _Credential] = {}
         self._ha1: dict[str, tuple[str, str, str]] = {}  # account id -> (realm, md5, sha-256)
+        self._dialplan = Dialplan()
+        self._pbx_of_customer: dict[int, tuple[PbxNumber, ...]] = {}
+        self._forwardings: tuple[Forwarding, ...] = ()
 
     @classmethod
     async def open(
@@ -242,7 +268,8 @@ class Directory:
     def summary(self) -> str:
         """What the directory holds, for the operator's log lines."""
         return (f"{len(self._customers)} customers, {len(self._accounts)} accounts, "
-                f"{len(self._ivr)} IVR numbers")
+                f"{len(self._ivr)} IVR numbers, {len(self._dialplan.numbers)} PBX numbers, "
+                f"{len(self._forwardings)} forwardings")
 
     def _index(self) -> None:
         """Rebuild every look-up table from ``self._records`` (writes are rare; reads are hot)."""
@@ -257,7 +284,7 @@ class Directory:
         }
         customers = {
             c.i_customer: Customer(
-                c.i_customer, c.name, c.i_office_type, c.i_main_office, c.i_reseller, c.login
+                c.i_customer, c.name, c.i_office_type, c.i_main_office, c.i_reseller, c.login, c.time_zone
             )
             for c in recs.customers
             if c.i_customer
@@ -330,6 +357,41 @@ class Directory:
         self._administrators = tuple(sorted(adm.login for adm in recs.administrators))
         self._credentials = credentials
         self._ha1 = {a.id: (a.sip_realm, a.ha1_md5, a.ha1_sha256) for a in recs.accounts}
+        self._index_pbx(customers, accounts)
+
+    def _index_pbx(self, customers: dict[int, Customer], accounts: dict[int, Account]) -> None:
+        """The dialplan snapshot routing reads: swapped whole, so a call routes against one version."""
+        recs = self._records
+        numbers: dict[str, PbxNumber] = {}
+        for row in recs.pbx_numbers:
+            try:
+                numbers[row.number] = from_stored(row.kind, row.number, row.i_customer, row.name, row.spec)
+            except PbxError as exc:
+                # A row edited by hand (or by a newer version): the rest of the dialplan still works.
+                logger.warning("%s; the number is not routed", exc)
+        of_customer: dict[int, list[PbxNumber]] = {}
+        for entry in numbers.values():
+            of_customer.setdefault(entry.i_customer, []).append(entry)
+        rules: list[Forwarding] = []
+        for f in recs.forwardings:
+            account = accounts.get(f.i_account)
+            if account is None or f.i_forwarding is None:
+                continue
+            rules.append(Forwarding(f.i_forwarding, account.id, ForwardWhen(f.condition), f.target, f.after_s))
+        by_account: dict[str, list[Forwarding]] = {}
+        for rule in rules:
+            by_account.setdefault(rule.account_id, []).append(rule)
+        zones = {}
+        for c in customers.values():
+            if c.time_zone:
+                try:
+                    zones[c.i_customer] = ZoneInfo(c.time_zone)
+                except (ZoneInfoNotFoundError, ValueError):
+                    logger.warning("customer %d: unknown time zone %r; its time rules use UTC",
+                                   c.i_customer, c.time_zone)
+        self._dialplan = Dialplan(numbers, {k: forwarding_of(v) for k, v in by_account.items()}, zones)
+        self._pbx_of_customer = {k: tuple(sorted(v, key=lambda e: e.number)) for k, v in of_customer.items()}
+        self._forwardings = tuple(rules)
 
     # --- authentication ---
 
@@ -425,6 +487,25 @@ class Directory:
     def administrators(self) -> list[str]:
         return list(self._administrators)
 
+    @property
+    def dialplan(self) -> Dialplan:
+        """The PBX as loaded (ring groups ... forwardings, time zones), for routing."""
+        return self._dialplan
+
+    def pbx_number(self, number: str) -> PbxNumber | None:
+        return self._dialplan.number(number)
+
+    def pbx_numbers(self, kind: str | None = None, i_customer: int | None = None) -> list[PbxNumber]:
+        entries = (self._pbx_of_customer.get(i_customer, ()) if i_customer is not None
+                   else sorted(self._dialplan.numbers.values(), key=lambda e: e.number))
+        return [e for e in entries if kind is None or e.KIND == kind]
+
+    def forwardings(self, account_id: str | None = None) -> list[Forwarding]:
+        return [f for f in self._forwardings if account_id is None or f.account_id == account_id]
+
+    def forwarding_of(self, account_id: str) -> AccountForwarding | None:
+        return self._dialplan.forwarding(account_id)
+
     # --- writes ---
 
     def _require_free_login(self, login: str) -> None:
@@ -471,6 +552,7 @@ class Directory:
         login: str | None = None,
         password: str | None = None,
         i_customer: int | None = None,
+        time_zone: str | None = None,
     ) -> Customer:
         """Add a customer; a branch (type 2) needs ``i_main_office`` naming a main office (type 3).
 
@@ -488,6 +570,11 @@ class Directory:
             raise DirectoryError("a branch office (type 2) needs a main office, and only a branch has one")
         if (login is None) != (password is None):
             raise DirectoryError("a login needs a password and a password needs a login")
+        if time_zone is not None:
+            try:
+                check_zone(time_zone)
+            except PbxError as exc:
+                raise DirectoryError(str(exc)) from None
         async with self._write_lock:
             if i_main_office is not None:
                 main = self._require_customer(i_main_office)
@@ -506,7 +593,7 @@ class Directory:
                 self._require_free_login(check_login(login))
                 password_hash = await self._hash(check_password(password))
             record = CustomerRecord(
-                i_customer, name, int(office_type), i_main_office, i_reseller, login, password_hash
+                i_customer, name, int(office_type), i_main_office, i_reseller, login, password_hash, time_zone
             )
             record.i_customer = await self._insert(self.store.insert_customer(record), "customer")
             self._records.customers.append(record)
@@ -539,6 +626,8 @@ class Directory:
             self._require_free_login(account_id)
             if account_id in self._ivr_by_number:
                 raise DirectoryError(f"{account_id!r} is an IVR access number")
+            if (entry := self._dialplan.number(account_id)) is not None:
+                raise DirectoryError(f"{account_id!r} is a {entry.KIND}")
             if (i_customer, extension) in self._accounts_by_extension:
                 raise DirectoryError(f"customer {i_customer} already has extension {extension!r}")
             if i_account is not None and i_account in self._accounts:
@@ -570,6 +659,8 @@ class Directory:
                 raise DirectoryError(f"IVR access number {number!r} already exists")
             if number in self._accounts_by_id:
                 raise DirectoryError(f"{number!r} is an account id")
+            if (entry := self._dialplan.number(number)) is not None:
+                raise DirectoryError(f"{number!r} is a {entry.KIND}")
             if i_account is not None:
                 account = self._accounts.get(i_account)
                 if account is None or account.i_customer != i_customer:
@@ -603,16 +694,19 @@ class Directory:
                 raise DirectoryError(f"customer {i_customer} has branches; remove them first")
             owned = len(self._accounts_of_customer.get(i_customer, ())) + len(
                 self._ivr_of_customer.get(i_customer, ())
-            )
+            ) + len(self._pbx_of_customer.get(i_customer, ()))
             if owned and not cascade:
                 raise DirectoryError(
-                    f"customer {i_customer} still has accounts or IVR access numbers (use cascade)"
+                    f"customer {i_customer} still has accounts, IVR access numbers or PBX numbers (use cascade)"
                 )
             await self._insert(self.store.delete_customer(i_customer, cascade=cascade), "customer")
             recs = self._records
             recs.customers = [c for c in recs.customers if c.i_customer != i_customer]
+            gone = {a.i_account for a in recs.accounts if a.i_customer == i_customer}
             recs.accounts = [a for a in recs.accounts if a.i_customer != i_customer]
             recs.ivr_access_numbers = [n for n in recs.ivr_access_numbers if n.i_customer != i_customer]
+            recs.pbx_numbers = [n for n in recs.pbx_numbers if n.i_customer != i_customer]
+            recs.forwardings = [f for f in recs.forwardings if f.i_account not in gone]
             self._index()
 
     async def remove_account(self, i_account: int) -> None:
@@ -623,6 +717,7 @@ class Directory:
             await self.store.delete_account(i_account)
             recs = self._records
             recs.accounts = [a for a in recs.accounts if a.i_account != i_account]
+            recs.forwardings = [f for f in recs.forwardings if f.i_account != i_account]  # ON DELETE CASCADE
             for n in recs.ivr_access_numbers:
                 if n.i_account == i_account:
                     n.i_account = None
@@ -691,6 +786,161 @@ class Directory:
                             sha256,
                         )
             self._index()
+
+    # --- PBX writes ---
+
+    def _number_taken(self, number: str) -> str | None:
+        if number in self._accounts_by_id:
+            return "an account id"
+        if number in self._ivr_by_number:
+            return "an IVR access number"
+        entry = self._dialplan.number(number)
+        if entry is not None:
+            return f"a {entry.KIND}"
+        return None
+
+    async def add_pbx_number(self, kind: str, i_customer: int, number: str, name: str,
+                             spec: dict[str, Any]) -> PbxNumber:
+        """Add a ring group, hunt list, time rule, menu or queue of a customer (settings: see
+        ``callcontrol.pbx.model.build``). Members are the customer's accounts or ring groups;
+        a target with a routing header (``grp:600``) must name a number of that kind."""
+        name = check_name(name, f"{kind} name")
+        try:
+            entry = build(kind, number, i_customer, name, spec)
+        except PbxError as exc:
+            raise DirectoryError(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DirectoryError(f"invalid {kind} {number}: {exc}") from None
+        async with self._write_lock:
+            self._require_customer(i_customer)
+            taken = self._number_taken(number)
+            if taken is not None:
+                raise DirectoryError(f"{number!r} is already {taken}")
+            if isinstance(entry, RingGroup | HuntList):
+                for member in entry.members:
+                    self._check_member(entry, member.number)
+            for target in entry.targets():
+                self._check_target(number, target)
+            record = PbxNumberRecord(number, str(entry.KIND), i_customer, name, to_json(entry))
+            await self._insert(self.store.insert_pbx_number(record), str(entry.KIND))
+            self._records.pbx_numbers.append(record)
+            self._index()
+            added = self._dialplan.number(number)
+            assert added is not None
+            return added
+
+    def _check_member(self, group: RingGroup | HuntList, member: str) -> None:
+        account = self._accounts_by_id.get(member)
+        if account is not None:
+            if account.i_customer != group.i_customer:
+                raise DirectoryError(f"member {member} is an account of customer {account.i_customer}, "
+                                     f"not of customer {group.i_customer}")
+            return
+        nested = self._dialplan.number(member)
+        if isinstance(nested, RingGroup) and nested.i_customer == group.i_customer:
+            if self._contains(nested, group.number, set()):
+                # A group removed and made again may be named by the groups it now contains.
+                raise DirectoryError(f"member {member} contains {group.number}: a loop")
+            return
+        raise DirectoryError(f"member {member} is not an account or a ring group of customer {group.i_customer}")
+
+    def _contains(self, group: RingGroup, number: str, seen: set[str]) -> bool:
+        """Whether ``number`` is a member of ``group`` or of a ring group inside it."""
+        seen.add(group.number)
+        for member in group.members:
+            if member.number == number:
+                return True
+            nested = self._dialplan.number(member.number)
+            if isinstance(nested, RingGroup) and nested.number not in seen and self._contains(nested, number, seen):
+                return True
+        return False
+
+    def _check_target(self, number: str, target: str) -> None:
+        header, value = split_target(target)
+        if header == "sys":
+            return
+        if value == number:
+            raise DirectoryError(f"{number} cannot send calls to itself ({target})")
+        if header is None:
+            return  # any number: an account, a PBX number, an IVR number, or the trunk's
+        what = self._number_taken(value)
+        ok = {"account": what == "an account id", "ivr": what in ("an IVR access number", "a menu"),
+              "grp": what in ("a ringgroup", "a hunt"), "queue": what == "a queue", "tc": what == "a timerule"}
+        if not ok.get(header, False):
+            raise DirectoryError(f"{target}: {value} is {what or 'not in the directory'}")
+
+    async def remove_pbx_number(self, number: str, kind: str | None = None) -> PbxNumber:
+        """Remove a PBX number (of ``kind``, when given). Targets naming it route elsewhere from
+        then on (the trunk, or 404)."""
+        async with self._write_lock:
+            entry = self._dialplan.number(number)
+            if entry is None or (kind is not None and entry.KIND != kind):
+                raise DirectoryError(f"no {kind or 'PBX number'} {number}")
+            await self.store.delete_pbx_number(number)
+            self._records.pbx_numbers = [n for n in self._records.pbx_numbers if n.number != number]
+            self._index()
+            return entry
+
+    async def add_forwarding(self, account_id: str, when: str, to: str, *, after: int | None = None) -> Forwarding:
+        """Forward calls to an account ``when`` (always, busy, noanswer after ``after`` s,
+        unreachable) to any routable number ``to``. One forwarding per condition."""
+        try:
+            condition = ForwardWhen(when)
+        except ValueError:
+            raise DirectoryError(f"invalid forwarding condition {when!r}: always, busy, noanswer or "
+                                 "unreachable") from None
+        try:
+            target = check_target(to, "forwarding target")
+            if after is not None:
+                if condition is not ForwardWhen.NOANSWER:
+                    raise PbxError("--after applies to noanswer forwarding only")
+                check_seconds(after, "noanswer time")
+        except PbxError as exc:
+            raise DirectoryError(str(exc)) from None
+        async with self._write_lock:
+            account = self._accounts_by_id.get(account_id)
+            if account is None:
+                raise DirectoryError(f"no account {account_id!r}")
+            self._check_target(account_id, target)
+            if any(f.account_id == account_id and f.when is condition for f in self._forwardings):
+                raise DirectoryError(f"account {account_id} already forwards on {condition} (remove it first)")
+            record = ForwardingRecord(None, account.i_account, str(condition), target, after)
+            record.i_forwarding = await self._insert(self.store.insert_forwarding(record), "forwarding")
+            self._records.forwardings.append(record)
+            self._index()
+            return next(f for f in self._forwardings if f.i_forwarding == record.i_forwarding)
+
+    async def remove_forwardings(self, account_id: str, when: str | None = None) -> int:
+        """Remove an account's forwarding for ``when`` (all of them when None); how many."""
+        async with self._write_lock:
+            account = self._accounts_by_id.get(account_id)
+            if account is None:
+                raise DirectoryError(f"no account {account_id!r}")
+            gone = [f for f in self._forwardings
+                    if f.account_id == account_id and (when is None or str(f.when) == when)]
+            if not gone:
+                raise DirectoryError(f"account {account_id} has no {when + ' ' if when else ''}forwarding")
+            await self.store.delete_forwardings(account.i_account, when)
+            ids = {f.i_forwarding for f in gone}
+            self._records.forwardings = [f for f in self._records.forwardings if f.i_forwarding not in ids]
+            self._index()
+            return len(gone)
+
+    async def set_time_zone(self, i_customer: int, time_zone: str | None) -> Customer:
+        """The IANA zone a customer's time rules are evaluated in (None: UTC)."""
+        if time_zone is not None:
+            try:
+                check_zone(time_zone)
+            except PbxError as exc:
+                raise DirectoryError(str(exc)) from None
+        async with self._write_lock:
+            self._require_customer(i_customer)
+            await self.store.update_customer_time_zone(i_customer, time_zone)
+            for c in self._records.customers:
+                if c.i_customer == i_customer:
+                    c.time_zone = time_zone
+            self._index()
+            return self._customers[i_customer]
 
     @staticmethod
     async def _insert(write: Awaitable[T], what: str) -> T:

@@ -397,6 +397,11 @@ def from_stored(kind: str, number: str, i_customer: int, name: str, spec_json: s
         raise PbxError(f"stored {kind} {number}: {exc}") from None
 
 
+def _given(spec: Mapping[str, Any], key: str, default: Any) -> Any:
+    value = spec.get(key)
+    return default if value is None else value
+
+
 def build(kind: str, number: str, i_customer: int, name: str, spec: Mapping[str, Any]) -> PbxNumber:
     """A checked PBX number of ``kind`` from its settings (the CLI's and the store's one path)."""
     check_number(number, f"{kind} number")
@@ -405,7 +410,7 @@ def build(kind: str, number: str, i_customer: int, name: str, spec: Mapping[str,
         members = spec["members"]
         members = parse_members(members if isinstance(members, str) else ",".join(map(str, members)))
         default = DEFAULT_RING_GROUP_RING_TIME if kind == PbxKind.RINGGROUP else DEFAULT_HUNT_RING_TIME
-        ring_time = check_seconds(int(spec.get("ring_time") or default), "ring time")
+        ring_time = check_seconds(int(_given(spec, "ring_time", default)), "ring time")
         if kind == PbxKind.RINGGROUP:
             return RingGroup(number, i_customer, name, members, ring_time, failover)
         order = spec.get("order") or "follow"
@@ -423,7 +428,7 @@ def build(kind: str, number: str, i_customer: int, name: str, spec: Mapping[str,
         invalid = spec.get("invalid_prompt")
         default = spec.get("default")
         return Menu(number, i_customer, name, prompt, parse_choices(str(spec["choices"])),
-                    check_seconds(int(spec.get("timeout") or DEFAULT_MENU_TIMEOUT), "menu timeout", 1, 60),
+                    check_seconds(int(_given(spec, "timeout", DEFAULT_MENU_TIMEOUT)), "menu timeout", 1, 60),
                     check_target(str(default), "default target") if default else None,
                     str(invalid).strip() or None if invalid else None)
     if kind == PbxKind.QUEUE:

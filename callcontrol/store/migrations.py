@@ -109,6 +109,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX cdrs_start_time ON cdrs(start_time)",
         ),
     ),
+    Migration(
+        2,
+        "PBX: numbers (ring groups, hunt lists, time rules, menus, queues), forwardings, customer time zones",
+        (
+            "ALTER TABLE customers ADD COLUMN time_zone TEXT",
+            # One row per PBX number; ``spec`` is the kind's settings as JSON (callcontrol.pbx.model),
+            # so a new kind or setting needs no migration.
+            """CREATE TABLE pbx_numbers (
+                number TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                i_customer INTEGER NOT NULL REFERENCES customers(i_customer) ON DELETE RESTRICT,
+                name TEXT NOT NULL,
+                spec TEXT NOT NULL
+            ) WITHOUT ROWID""",
+            "CREATE INDEX pbx_numbers_customer ON pbx_numbers(i_customer)",
+            """CREATE TABLE forwardings (
+                i_forwarding INTEGER PRIMARY KEY,
+                i_account INTEGER NOT NULL REFERENCES accounts(i_account) ON DELETE CASCADE,
+                condition TEXT NOT NULL CHECK (condition IN ('always', 'busy', 'noanswer', 'unreachable')),
+                target TEXT NOT NULL,
+                after_s INTEGER,
+                UNIQUE (i_account, condition)
+            )""",
+        ),
+    ),
 )
 
 

@@ -62,6 +62,7 @@ class CustomerRecord:
     i_reseller: int | None = None
     login: str | None = None
     password_hash: str | None = None
+    time_zone: str | None = None  # IANA name; None: UTC
 
 
 @dataclass(slots=True)
@@ -93,12 +94,34 @@ class AdministratorRecord:
 
 
 @dataclass(slots=True)
+class PbxNumberRecord:
+    """A ring group, hunt list, time rule, menu or queue; ``spec`` is its settings as JSON."""
+
+    number: str
+    kind: str
+    i_customer: int
+    name: str
+    spec: str
+
+
+@dataclass(slots=True)
+class ForwardingRecord:
+    i_forwarding: int | None
+    i_account: int
+    condition: str  # always, busy, noanswer, unreachable
+    target: str
+    after_s: int | None = None
+
+
+@dataclass(slots=True)
 class DirectoryRecords:
     resellers: list[ResellerRecord] = field(default_factory=list)
     customers: list[CustomerRecord] = field(default_factory=list)
     accounts: list[AccountRecord] = field(default_factory=list)
     ivr_access_numbers: list[IvrAccessNumberRecord] = field(default_factory=list)
     administrators: list[AdministratorRecord] = field(default_factory=list)
+    pbx_numbers: list[PbxNumberRecord] = field(default_factory=list)
+    forwardings: list[ForwardingRecord] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -211,8 +234,9 @@ def _insert_reseller(conn: sqlite3.Connection, r: ResellerRecord) -> int:
 def _insert_customer(conn: sqlite3.Connection, c: CustomerRecord) -> int:
     cur = conn.execute(
         "INSERT INTO customers (i_customer, name, i_office_type, i_main_office, i_reseller, login,"
-        " password_hash) VALUES (?,?,?,?,?,?,?)",
-        (c.i_customer, c.name, c.i_office_type, c.i_main_office, c.i_reseller, c.login, c.password_hash),
+        " password_hash, time_zone) VALUES (?,?,?,?,?,?,?,?)",
+        (c.i_customer, c.name, c.i_office_type, c.i_main_office, c.i_reseller, c.login, c.password_hash,
+         c.time_zone),
     )
     return int(cur.lastrowid or 0) if c.i_customer is None else c.i_customer
 
@@ -249,6 +273,19 @@ def _insert_administrator(conn: sqlite3.Connection, a: AdministratorRecord) -> N
     conn.execute("INSERT INTO administrators (login, password_hash) VALUES (?,?)", (a.login, a.password_hash))
 
 
+def _insert_pbx_number(conn: sqlite3.Connection, n: PbxNumberRecord) -> None:
+    conn.execute("INSERT INTO pbx_numbers (number, kind, i_customer, name, spec) VALUES (?,?,?,?,?)",
+                 (n.number, n.kind, n.i_customer, n.name, n.spec))
+
+
+def _insert_forwarding(conn: sqlite3.Connection, f: ForwardingRecord) -> int:
+    cur = conn.execute(
+        "INSERT INTO forwardings (i_forwarding, i_account, condition, target, after_s) VALUES (?,?,?,?,?)",
+        (f.i_forwarding, f.i_account, f.condition, f.target, f.after_s),
+    )
+    return int(cur.lastrowid or 0) if f.i_forwarding is None else f.i_forwarding
+
+
 def _insert_directory(conn: sqlite3.Connection, records: DirectoryRecords) -> None:
     for r in records.resellers:
         _insert_reseller(conn, r)
@@ -261,6 +298,10 @@ def _insert_directory(conn: sqlite3.Connection, records: DirectoryRecords) -> No
         _insert_ivr_an(conn, n)
     for adm in records.administrators:
         _insert_administrator(conn, adm)
+    for n in records.pbx_numbers:
+        _insert_pbx_number(conn, n)
+    for f in records.forwardings:
+        _insert_forwarding(conn, f)
 
 
 def _directory_empty(conn: sqlite3.Connection) -> bool:
@@ -410,7 +451,7 @@ class Store:
                     CustomerRecord(*row)
                     for row in conn.execute(
                         "SELECT i_customer, name, i_office_type, i_main_office, i_reseller, login,"
-                        " password_hash FROM customers ORDER BY i_customer"
+                        " password_hash, time_zone FROM customers ORDER BY i_customer"
                     )
                 ],
                 accounts=[
@@ -430,6 +471,19 @@ class Store:
                 administrators=[
                     AdministratorRecord(*row)
                     for row in conn.execute("SELECT login, password_hash FROM administrators ORDER BY login")
+                ],
+                pbx_numbers=[
+                    PbxNumberRecord(*row)
+                    for row in conn.execute(
+                        "SELECT number, kind, i_customer, name, spec FROM pbx_numbers ORDER BY number"
+                    )
+                ],
+                forwardings=[
+                    ForwardingRecord(*row)
+                    for row in conn.execute(
+                        "SELECT i_forwarding, i_account, condition, target, after_s FROM forwardings"
+                        " ORDER BY i_forwarding"
+                    )
                 ],
             )
 
@@ -462,6 +516,7 @@ class Store:
                         (i_customer,),
                     )
                     conn.execute("DELETE FROM ivr_access_numbers WHERE i_customer = ?", (i_customer,))
+                    conn.execute("DELETE FROM pbx_numbers WHERE i_customer = ?", (i_customer,))
                     conn.execute("DELETE FROM accounts WHERE i_customer = ?", (i_customer,))
                 cur = conn.execute("DELETE FROM customers WHERE i_customer = ?", (i_customer,))
                 return cur.rowcount > 0
@@ -499,6 +554,36 @@ class Store:
             lambda conn: (
                 conn.execute("DELETE FROM resellers WHERE i_reseller = ?", (i_reseller,)).rowcount > 0
             )
+        )
+
+    # --- the PBX ---
+
+    async def insert_pbx_number(self, record: PbxNumberRecord) -> None:
+        await self._run(lambda conn: _insert_pbx_number(conn, record))
+
+    async def delete_pbx_number(self, number: str) -> bool:
+        return await self._run(
+            lambda conn: conn.execute("DELETE FROM pbx_numbers WHERE number = ?", (number,)).rowcount > 0
+        )
+
+    async def insert_forwarding(self, record: ForwardingRecord) -> int:
+        return await self._run(lambda conn: _insert_forwarding(conn, record))
+
+    async def delete_forwardings(self, i_account: int, condition: str | None = None) -> int:
+        """Delete an account's forwarding for ``condition`` (every one of them when None)."""
+        if condition is None:
+            return await self._run(
+                lambda conn: conn.execute("DELETE FROM forwardings WHERE i_account = ?", (i_account,)).rowcount
+            )
+        return await self._run(
+            lambda conn: conn.execute("DELETE FROM forwardings WHERE i_account = ? AND condition = ?",
+                                      (i_account, condition)).rowcount
+        )
+
+    async def update_customer_time_zone(self, i_customer: int, time_zone: str | None) -> bool:
+        return await self._run(
+            lambda conn: conn.execute("UPDATE customers SET time_zone = ? WHERE i_customer = ?",
+                                      (time_zone, i_customer)).rowcount > 0
         )
 
     async def update_password_hash(
