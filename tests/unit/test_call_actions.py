@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from callcontrol.actions.answer import answer
-from callcontrol.actions.errors import InvalidArgument, Refused, WrongState
+from callcontrol.actions.errors import InvalidArgument, Refused, Unavailable, WrongState
 from callcontrol.actions.hold import hold, unhold
 from callcontrol.actions.join import join
 from callcontrol.actions.originate import originate
@@ -127,6 +127,18 @@ async def test_originate_to_unknown_number_is_refused_before_anything_starts(pho
     with pytest.raises(InvalidArgument) as err:
         await originate(rig.b2b, caller_id="201", callee_id="999", auto_answer=False)
     assert err.value.argument == "callee_id"
+    assert not rig.published and alice.events.empty()
+
+
+async def test_originate_on_a_draining_or_stopping_server_is_refused(phones, make_rig) -> None:
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n201=alice, n202=bob))
+    assert rig.b2b.drain()
+    with pytest.raises(Unavailable, match="^server is draining: it takes no new calls$"):
+        await originate(rig.b2b, caller_id="201", callee_id="202", auto_answer=False)
+    await rig.b2b.shutdown()
+    with pytest.raises(Unavailable, match="^server is shutting down: it takes no new calls$"):
+        await originate(rig.b2b, caller_id="201", callee_id="202", auto_answer=False)
     assert not rig.published and alice.events.empty()
 
 
