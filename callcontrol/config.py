@@ -36,6 +36,7 @@ from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
 from sip.errors import SipParseError
+from sip.locate import parse_nameserver
 from sip.uri import SipUri, parse_uri
 
 ENV_PREFIX = "CALLCONTROL_"
@@ -123,6 +124,22 @@ def parse_trunk_uri(text: str) -> str:
     return text
 
 
+class Nameserver(NamedTuple):
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_dns_server(text: str) -> Nameserver:
+    try:
+        return Nameserver(*parse_nameserver(text))
+    except ValueError:
+        raise ConfigError(f"expected \"ADDRESS[:PORT]\" (an IP address: a nameserver is not looked up), "
+                          f"got {_show(text)}") from None
+
+
 def _parse_log_level(text: str) -> str:
     level = text.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -180,6 +197,7 @@ LogLevelValue = _parsed(str, _parse_log_level, 'a string "DEBUG|INFO|WARNING|ERR
 HttpUrlValue = _parsed(str | None, _parse_http_url, 'an http(s) URL string', empty_is_none=True)
 OptionalHostValue = _parsed(str | None, lambda t: t, "a host string", empty_is_none=True)
 NonEmptyStr = _parsed(str, _nonempty, "a non-empty string")
+NameserverValue = _parsed(Nameserver, parse_dns_server, 'a string "ADDRESS[:PORT]"', instances=(Nameserver,))
 
 
 def _field(default: Any, type_text: str, description: str, *, reload: bool = False,
@@ -218,9 +236,20 @@ class SipSection(_Section):
     session_timers: bool = _field(True, "true|false", "RFC 4028 session timers on every leg", reload=True)
     session_expires: int = _field(1800, "whole seconds", "session interval asked for", reload=True, gt=0)
     min_se: int = _field(90, "whole seconds", "shortest session interval accepted", reload=True, gt=0)
+    tls_cert: OptionalPathValue = _field(None, "path", "PEM certificate (chain) of the tls: listeners",
+                                         path="file")
+    tls_key: OptionalPathValue = _field(None, "path", "its PEM private key (default: in tls_cert)", path="file")
+    tls_ca: OptionalPathValue = _field(None, "path", "PEM CAs that TLS peers we connect to must chain to "
+                                       "(default: the system's)", path="file")
 
     @model_validator(mode="after")
     def _consistent(self) -> SipSection:
+        tls = [x for x in self.listen if x.transport == "tls"]
+        if tls and self.tls_cert is None:
+            raise PydanticCustomError("config", "sip.listen {listener} needs sip.tls_cert (and sip.tls_key)",
+                                      {"listener": str(tls[0])})
+        if self.tls_key is not None and self.tls_cert is None:
+            raise PydanticCustomError("config", "sip.tls_key is set but sip.tls_cert is not", {})
         if self.session_expires < self.min_se:
             raise PydanticCustomError("config", "sip.session_expires ({a}) must not be below sip.min_se ({b})",
                                       {"a": self.session_expires, "b": self.min_se})
@@ -240,6 +269,13 @@ class SipSection(_Section):
 class TrunkSection(_Section):
     uri: TrunkUriValue = _field(None, 'string "sip:HOST[:PORT][;transport=udp|tcp|tls]"',
                                 "where numbers outside the directory go (none: 404)", reload=True)
+
+
+class DnsSection(_Section):
+    nameservers: list[NameserverValue] = _field(list, 'list of "ADDRESS[:PORT]"',
+                                                "DNS servers for SIP hosts by name, RFC 3263 (default: "
+                                                "/etc/resolv.conf's)")
+    timeout: float = _field(3.0, "seconds", "one DNS lookup, every nameserver tried", gt=0)
 
 
 class WsSection(_Section):
@@ -293,6 +329,7 @@ class Config(_Section):
 
     sip: SipSection = Field(default_factory=SipSection)
     trunk: TrunkSection = Field(default_factory=TrunkSection)
+    dns: DnsSection = Field(default_factory=DnsSection)
     ws: WsSection = Field(default_factory=WsSection)
     http: HttpSection = Field(default_factory=HttpSection)
     media: MediaSection = Field(default_factory=MediaSection)
@@ -542,6 +579,8 @@ def check_paths(cfg: Config) -> None:
             _check_writable_dir(info.key, Path(value))
     if cfg.ws.certfile is not None:
         check_certificate("ws.certfile", cfg.ws.certfile, cfg.ws.keyfile)
+    if cfg.sip.tls_cert is not None:
+        check_certificate("sip.tls_cert", cfg.sip.tls_cert, cfg.sip.tls_key)
 
 
 def ssl_reason(exc: ssl.SSLError) -> str:

@@ -32,6 +32,8 @@ from callcontrol.ops import control
 from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
+from sip import tls as sip_tls
+from sip.tls import TlsSetupError
 from sip.transaction import TimerConfig
 from sip.ua import IncomingRequest, UserAgent
 
@@ -74,15 +76,15 @@ class Server:
 
     async def start(self) -> None:
         cfg = self.config
+        tls = self._sip_tls()  # before anything is opened: a certificate error changes nothing
         with _opening(f"store.data_dir {cfg.store.data_dir}"):
             self.directory = directory = await Directory.open(cfg.store.data_dir, sip_realm=cfg.sip.realm)
         await self._refuse_demo_credentials_off_loopback(directory)
         for listen in cfg.sip.listen:
             what = f"SIP {listen.transport.upper()} listener {HostPort(listen.host, listen.port)}"
-            if listen.transport == "tls":
-                raise StartupError(f"{what}: TLS needs a certificate (not configured)")
             with _opening(what):
-                host, port = await self.ua.listen(listen.transport, listen.host, listen.port)
+                host, port = await self.ua.listen(listen.transport, listen.host, listen.port,
+                                                  ssl=tls[0], client_ssl=tls[1])
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
         # The engine is attached once the B2BUA exists; until then commands answer "disabled".
         self.api = api = CallControlApi(directory=directory, registry=self.registry)
@@ -218,6 +220,17 @@ class Server:
             raise DemoCredentialsExposed(
                 f"the demo directory's passwords are still in use; refusing to listen on "
                 f"{', '.join(exposed)} (change them with `callcontrol directory passwd LOGIN`)")
+
+    def _sip_tls(self) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+        """The TLS listeners' context and the one for connections we open; (None, None) without TLS.
+        The config model has checked that a TLS listener has sip.tls_cert and that the files load."""
+        sip = self.config.sip
+        if not any(x.transport == "tls" for x in sip.listen) or sip.tls_cert is None:
+            return None, None
+        try:
+            return (sip_tls.server_context(sip.tls_cert, sip.tls_key), sip_tls.client_context(sip.tls_ca))
+        except TlsSetupError as exc:  # changed on disk since the config was checked
+            raise StartupError(str(exc)) from None
 
     def _ws_ssl(self) -> ssl.SSLContext | None:
         ws = self.config.ws

@@ -5,7 +5,7 @@ registrar) can name a peer without importing the socket adapters.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True, frozen=True)
@@ -15,6 +15,10 @@ class Peer:
     transport: str  # "UDP", "TCP" or "TLS"
     host: str
     port: int
+    # TLS only: the name the peer's certificate must carry (RFC 5922 §4: the host of the URI we
+    # were given, not the SRV target or address it resolved to); None: the address itself.
+    # Not part of equality: the connection table and transport errors match on the address.
+    tls_name: str | None = field(default=None, compare=False)
 
     @property
     def addr(self) -> tuple[str, int]:

@@ -136,10 +136,14 @@ class TcpTransport:
     reliable = True
 
     def __init__(self, on_receive: ReceiveCallback, on_error: ErrorCallback | None = None,
-                 ssl: ssl_module.SSLContext | None = None) -> None:
+                 ssl: ssl_module.SSLContext | None = None,
+                 client_ssl: ssl_module.SSLContext | None = None) -> None:
         self._on_receive = on_receive
         self._on_error = on_error
+        # TLS: ``ssl`` is the listener's (our certificate), ``client_ssl`` the one of the
+        # connections we open (verifies the peer's certificate and name).
         self._ssl = ssl
+        self._client_ssl = client_ssl
         self.name = "TLS" if ssl is not None else "TCP"
         self._server: asyncio.base_events.Server | None = None
         self._connections: dict[tuple[str, int], TcpConnection] = {}
@@ -148,8 +152,9 @@ class TcpTransport:
     @classmethod
     async def listen(cls, host: str, port: int, on_receive: ReceiveCallback,
                      on_error: ErrorCallback | None = None,
-                     ssl: ssl_module.SSLContext | None = None) -> "TcpTransport":
-        self = cls(on_receive, on_error, ssl)
+                     ssl: ssl_module.SSLContext | None = None,
+                     client_ssl: ssl_module.SSLContext | None = None) -> "TcpTransport":
+        self = cls(on_receive, on_error, ssl, client_ssl)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: TcpConnection(self), host, port, ssl=ssl)
         sock = self._server.sockets[0].getsockname()
@@ -179,9 +184,15 @@ class TcpTransport:
 
     async def _connect(self, conn: TcpConnection, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
+        tls: dict[str, object] = {}
+        if self._ssl is not None:
+            context = self._client_ssl
+            if context is None:
+                context = self._client_ssl = ssl_module.create_default_context()
+            tls = {"ssl": context, "server_hostname": peer.tls_name or peer.host}
         try:
-            await loop.create_connection(lambda: conn, peer.host, peer.port, ssl=self._ssl)
-        except OSError as exc:
+            await loop.create_connection(lambda: conn, peer.host, peer.port, **tls)  # type: ignore[arg-type]
+        except OSError as exc:  # ssl.SSLError (a certificate refused) is one too
             logger.info("connect to %s failed: %s", peer, exc)
             if self._connections.get(peer.addr) is conn:
                 del self._connections[peer.addr]

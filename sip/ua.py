@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from ssl import SSLContext
 
 from sip.headers import Via
 from sip.message import Request, Response
@@ -74,8 +75,13 @@ class UserAgent:
         return self.core.stats
 
     # -- set-up -----------------------------------------------------------------------------------
-    async def listen(self, transport: str, host: str, port: int) -> tuple[str, int]:
-        """Open a listener; returns the bound address (port 0 picks a free one)."""
+    async def listen(self, transport: str, host: str, port: int, *, ssl: SSLContext | None = None,
+                     client_ssl: SSLContext | None = None) -> tuple[str, int]:
+        """Open a listener; returns the bound address (port 0 picks a free one).
+
+        TLS needs ``ssl`` (the listener's certificate, ``sip.tls.server_context``);
+        ``client_ssl`` verifies the peers of connections we open (``sip.tls.client_context``).
+        """
         self._loop = asyncio.get_running_loop()
         name = transport.upper()
         t: UdpTransport | TcpTransport
@@ -83,6 +89,11 @@ class UserAgent:
             t = await UdpTransport.listen(host, port, self._receive)
         elif name == "TCP":
             t = await TcpTransport.listen(host, port, self._receive, self._transport_error)
+        elif name == "TLS":
+            if ssl is None:
+                raise ValueError("a TLS listener needs a certificate (an SSL context)")
+            t = await TcpTransport.listen(host, port, self._receive, self._transport_error, ssl=ssl,
+                                          client_ssl=client_ssl)
         else:
             raise ValueError(f"unsupported transport {transport!r}")
         self.transports[name] = t

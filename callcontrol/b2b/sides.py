@@ -41,8 +41,13 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, UPDATE, REFER"
 
 def local_contact(ua: UserAgent, transport: str, user: str) -> str:
     host, port = ua.local_address(transport)
-    suffix = ";transport=tcp" if transport == "TCP" else ""
+    # The transport parameter makes the phone's in-dialog requests (BYE, re-INVITE) come back
+    # over the transport the dialog uses: our TCP or TLS listener, not UDP (RFC 3263 §4.1).
+    suffix = _CONTACT_TRANSPORT.get(transport, "")
     return f"<sip:{user}@{host}:{port}{suffix}>"
+
+
+_CONTACT_TRANSPORT = {"TCP": ";transport=tcp", "TLS": ";transport=tls"}
 
 
 class Purpose(enum.Enum):

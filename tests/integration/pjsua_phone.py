@@ -4,7 +4,8 @@ pjsua2 allows one library instance per process (libCreate once), so each phone o
 test is one of these processes. Run: ``python pjsua_phone.py '{"port": .., "user": .., ...}'``.
 
 Start options (the JSON argument; ``set`` changes the behavioural ones later, ``reset`` restores them):
-``port``, ``user``, ``password``, ``server_port`` (registers there with digest), ``play`` (WAV looped
+``port``, ``user``, ``password``, ``server_port`` (registers there with digest), ``transport``: ``"tls"``
+(SIP over TLS only, on ``port``, verifying the server against the CA file ``ca``), ``play`` (WAV looped
 into every call), ``record`` (WAV path, every call's received audio), ``auto_answer``: ``true``
 (default: 180 then 200), ``false`` (180 and wait for ``answer``) or ``"headers"`` (180, then 200 only
 when the INVITE carries ``Call-Info: ...answer-after=0`` or ``Alert-Info: ...info=AutoAnswer``),
@@ -22,8 +23,8 @@ RTP packet counters); ``stats`` -> ``stats`` {rx, tx}; ``calls`` -> ``calls`` {c
 ``set`` {option: value}; ``reset`` (hang up every call, stop media, options back to the start
 ones) -> ``idle`` once no call is left; ``quit``.
 
-Events: ``ready``, ``reg`` {code}, ``incoming`` {call, sip_call_id, from, to, cseq, alert_info,
-call_info, auto_answer_requested, allow_events, replaces, referred_by, sdp}, ``calling``, ``state`` {call, sip_call_id, state, code, reason},
+Events: ``ready``, ``reg`` {code}, ``incoming`` {call, sip_call_id, from, to, via, contact, src (the
+sender's address), cseq, alert_info, call_info, auto_answer_requested, allow_events, replaces, referred_by, sdp}, ``calling``, ``state`` {call, sip_call_id, state, code, reason},
 ``media`` {call, active, status (active/local_hold/remote_hold/none/error), dir}, ``offer`` {call,
 direction, sdp} (an SDP offer received in a re-INVITE/UPDATE), ``transfer_status`` {call, code,
 reason, final}, ``transfer_request`` {call, uri}, ``replaced`` {call, new_call}, ``error`` {info, cmd}.
@@ -310,6 +311,7 @@ class Account(pj.Account):
         requested = bool((call_info and re.search(r"answer-after\s*=\s*0", call_info, re.IGNORECASE))
                          or (alert_info and re.search(r"info\s*=\s*autoanswer", alert_info, re.IGNORECASE)))
         emit("incoming", alert_info=alert_info, call_info=call_info, auto_answer_requested=requested,
+             via=header(msg, "via", "v"), contact=header(msg, "contact", "m"), src=prm.rdata.srcAddress,
              allow_events=header(msg, "allow-events", "u"), replaces=header(msg, "replaces"),
              referred_by=header(msg, "referred-by", "b"), cseq=header(msg, "cseq"),
              sdp=msg.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in msg else "",
@@ -428,7 +430,12 @@ def main() -> int:
     tc = pj.TransportConfig()
     tc.port = opts["port"]
     tc.boundAddress = "127.0.0.1"
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+    tls = opts.get("transport") == "tls"
+    if tls:  # SIP over TLS only, the server's certificate verified against "ca"
+        tc.tlsConfig.CaListFile = opts["ca"]
+        tc.tlsConfig.verifyServer = True
+        tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+    transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS if tls else pj.PJSIP_TRANSPORT_UDP, tc)
     ep.audDevManager().setNullDev()
     prio = {"PCMU/8000/1": 200}
     for c in ep.codecEnum2():
@@ -437,8 +444,10 @@ def main() -> int:
 
     phone = Phone(opts, ep)
     acfg = pj.AccountConfig()
-    acfg.idUri = f"sip:{opts['user']}@127.0.0.1:{opts['server_port']}"
-    acfg.regConfig.registrarUri = f"sip:127.0.0.1:{opts['server_port']}"
+    suffix = ";transport=tls" if tls else ""
+    acfg.idUri = f"sip:{opts['user']}@127.0.0.1:{opts['server_port']}{suffix}"
+    acfg.regConfig.registrarUri = f"sip:127.0.0.1:{opts['server_port']}{suffix}"
+    acfg.sipConfig.transportId = transport_id
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", opts["user"], 0, opts["password"]))
     acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     acc = Account(phone)
