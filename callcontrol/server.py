@@ -13,7 +13,7 @@ import sqlite3
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -33,6 +33,9 @@ from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
 from sip import tls as sip_tls
+from sip.locate import Destination
+from sip.peer import Peer
+from sip.resolver import Resolver
 from sip.tls import TlsSetupError
 from sip.transaction import TimerConfig
 from sip.ua import IncomingRequest, UserAgent
@@ -112,6 +115,7 @@ class Server:
                                    ivr_fallback_url=cfg.ivr.fallback_url,
                                    ivr_fallback_seconds=cfg.ivr.fallback_seconds))
         self.b2bua.fetcher = self.prompts = PromptFetcher()
+        self.b2bua.ctx.locate = self._locator()
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
@@ -231,6 +235,17 @@ class Server:
             return (sip_tls.server_context(sip.tls_cert, sip.tls_key), sip_tls.client_context(sip.tls_ca))
         except TlsSetupError as exc:  # changed on disk since the config was checked
             raise StartupError(str(exc)) from None
+
+    def _locator(self) -> Callable[[Destination], Awaitable[list[Peer]]]:
+        """RFC 3263 lookups of hosts by name (trunk, static contacts) over the transports we have,
+        for the address families our listeners can send to (an IPv4 socket cannot reach IPv6)."""
+        cfg = self.config
+        hosts = [x.host for x in cfg.sip.listen]
+        types = [t for t, wanted in (("A", any(":" not in h or h == "::" for h in hosts)),
+                                     ("AAAA", any(":" in h for h in hosts))) if wanted]
+        resolver = Resolver(cfg.dns.nameservers or None, timeout=cfg.dns.timeout, address_types=types)
+        transports = self.ua.transports.keys()
+        return lambda dest: resolver.locate(dest, transports)
 
     def _ws_ssl(self) -> ssl.SSLContext | None:
         ws = self.config.ws

@@ -242,3 +242,24 @@ def run(locating: Locating, lookup: Callable[[Query], list[Record]]) -> list[Pee
             batch = locating.send([lookup(q) for q in batch])
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` (``[v6]:PORT``) as (address, port); ValueError when it is neither."""
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError(text)
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, p = text.partition(":")
+        if not p.isdigit():
+            raise ValueError(text)
+        port = int(p)
+    if not is_ip(host):  # a nameserver is an address: resolving its name would need a nameserver
+        raise ValueError(text)
+    if not 0 < port < 65536:
+        raise ValueError(text)
+    return host, port

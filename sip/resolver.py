@@ -12,7 +12,6 @@ logged and counts as no records: the caller gets fewer hops, or none.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import random
 from collections.abc import Collection, Sequence
@@ -111,22 +110,3 @@ def _record(rdata: object) -> Record:
         return Srv(rdata.priority, rdata.weight, rdata.port, rdata.target.to_text())  # type: ignore[attr-defined]
     return rdata.address  # type: ignore[attr-defined, no-any-return]
 
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``HOST`` or ``HOST:PORT`` (``[v6]:PORT``) as (address, port); ValueError when it is neither."""
-    host, port = text, 53
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ValueError(text)
-            port = int(rest[1:])
-    elif text.count(":") == 1:
-        host, _, p = text.partition(":")
-        if not p.isdigit():
-            raise ValueError(text)
-        port = int(p)
-    ipaddress.ip_address(host)  # a nameserver is an address: resolving it would need a nameserver
-    if not 0 < port < 65536:
-        raise ValueError(text)
-    return host, port

@@ -156,6 +156,9 @@ class UserAgent:
         t = self.transports.get(peer.transport)
         if t is None:
             logger.warning("no %s transport to reach %s", peer.transport, peer)
+            # A transport error, as a refused connection is (§17.1.4): the request fails now, not
+            # at timer B; reported on the next turn, the sender is not re-entered.
+            (self._loop or asyncio.get_running_loop()).call_soon(self._transport_error, peer, "no transport")
             return
         self.core.stats.sent += 1
         t.send(data, peer)

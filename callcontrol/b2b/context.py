@@ -8,10 +8,12 @@ nobody (docs/architecture.md, "Objects that do not point back up").
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sip.locate import Destination
+from sip.peer import Peer
 from sip.ua import IncomingRequest, UserAgent
 
 if TYPE_CHECKING:
@@ -66,6 +68,11 @@ class CallContext:
     wall: Callable[[], float]  # epoch seconds (CallInfo times)
     # A REFER from a phone (callcontrol.actions.transfer.refer, wired by the engine).
     refer: Callable[[Side, IncomingRequest], None] = _no_refer
+    # RFC 3263: the hops of a host given by name (sip.resolver.Resolver.locate over the UA's
+    # transports, wired by the server); None: names cannot be reached.
+    locate: Callable[[Destination], Awaitable[list[Peer]]] | None = None
+    # Lookups in flight (a task is only weakly held by the loop).
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @staticmethod
     def loop_time() -> float:

@@ -14,9 +14,10 @@ INVITE-specific ones (ACK, reissue, what an answer or a failure means) back here
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from callcontrol.b2b import dialog_out, session_timers
 from callcontrol.b2b.anchor import A, B
@@ -91,7 +92,13 @@ def _new_uac(call: B2bCall, model: Call, index: int, target: Target, *, purpose:
 def _send_invite(call: B2bCall, side: UacSide) -> None:
     """Send ``side.invite``. Its transaction outlives the call by up to 64*T1 (absorbing 2xx
     retransmissions), so its callbacks hold the side only weakly: a finished call is freed at
-    once, and a late 2xx for it is ACKed and BYEd from what the callback itself keeps."""
+    once, and a late 2xx for it is ACKed and BYEd from what the callback itself keeps.
+
+    A target host given by name is looked up first (RFC 3263, off the call's path: a task);
+    the INVITE goes out when its hops are known."""
+    if side.locate is not None or side.locating:
+        _locate_then_send(call, side)
+        return
     ctx = call.ctx
     invite = side.invite
     peer = side.peer
@@ -115,6 +122,80 @@ def _send_invite(call: B2bCall, side: UacSide) -> None:
             uac_failed(owner, live, why)
 
     side.tx = ctx.ua.send_request(invite, peer, on_response, on_failure)  # type: ignore[assignment]
+
+
+def _locate_then_send(call: B2bCall, side: UacSide) -> None:
+    dest = side.locate
+    side.locate = None
+    if dest is None:
+        return  # a lookup is running already; it sends the INVITE as it is then
+    ctx = call.ctx
+    if ctx.locate is None:
+        logger.warning("call %s: %s needs DNS and no resolver is configured", call.call.id, dest.host)
+        uac_failed(call, side, "transport error")
+        return
+    side.locating = True
+    task = asyncio.ensure_future(_located(ctx, ctx.locate(dest), weakref.ref(side), dest.host))
+    ctx.tasks.add(task)
+    task.add_done_callback(ctx.tasks.discard)
+
+
+async def _located(ctx: CallContext, lookup: Awaitable[list[Peer]], ref: weakref.ref[UacSide], host: str) -> None:
+    try:
+        hops = await lookup
+    except Exception:
+        logger.exception("RFC 3263 lookup of %s failed", host)
+        hops = []
+    side = ref()
+    if side is None:
+        return
+    side.locating = False
+    call: B2bCall | None = side.call
+    if call is None or not side.invite_pending:
+        return
+    if not hops:
+        logger.info("call %s: no SIP server found for %s (NAPTR/SRV/A)", call.call.id, host)
+        uac_failed(call, side, "transport error")
+        return
+    if side.state is not SideState.CALLING:
+        uac_failed(call, side, "transport error")  # dropped while looking up: nothing was sent, end it
+        return
+    logger.debug("call %s: %s is %s", call.call.id, host, ", ".join(map(str, hops)))
+    _go_to(call, side, hops[0])
+    side.hops = hops[1:]
+    _send_invite(call, side)
+
+
+def _go_to(call: B2bCall, side: UacSide, peer: Peer) -> None:
+    """Address ``side.invite`` to ``peer`` (a new transport changes our Contact with it)."""
+    if peer.transport != side.peer.transport:
+        contact = local_contact(call.ctx.ua, peer.transport, "b2bua")
+        old = side.invite
+        headers = [(n, contact if n.lower() in ("contact", "m") else v) for n, v in old.headers]
+        side.invite = make_request("INVITE", old.uri, headers, old.body)
+        side.contact = contact
+    side.peer = peer
+
+
+def _fail_over(call: B2bCall, side: UacSide) -> bool:
+    """RFC 3263 §4.3: our INVITE got 503, timed out or could not be sent, and DNS gave more
+    hops: send it to the next one (the same request, a new branch: a new transaction; an early
+    dialog with the failed server is forgotten). Only while the INVITE is wanted and rings
+    (not cancelled or being replaced); False when there is nowhere else to go."""
+    if not side.hops or side.state not in _MAY_FAIL_OVER or call.ending or side.ended:
+        return False
+    failed = side.peer
+    old = side.invite
+    side.invite = make_request("INVITE", old.uri, [(n, v) for n, v in old.headers if n.lower() not in ("via", "v")],
+                               old.body)
+    side.dialog = None
+    _go_to(call, side, side.hops.pop(0))
+    logger.info("call %s: %s failed, trying %s", call.call.id, failed, side.peer)
+    _send_invite(call, side)
+    return True
+
+
+_MAY_FAIL_OVER = frozenset({SideState.CALLING, SideState.RINGING, SideState.EARLY})
 
 
 def _late_2xx(ctx: CallContext, invite: Request, peer: Peer, resp: Response) -> None:
@@ -206,6 +287,8 @@ def uac_response(call: B2bCall, side: UacSide, resp: Response) -> None:
 
 def uac_failed(call: B2bCall, side: UacSide, why: str) -> None:
     """Our INVITE got no final response (timer B) or could not be sent."""
+    if _fail_over(call, side):
+        return
     status, phrase = (408, "Request Timeout") if why == "timeout" else (503, "Service Unavailable")
     call.side_step(side, SideEvent.TIMEOUT, reason=phrase, code=status,
                    other=lambda action: _failed(call, side, action, status, phrase))
@@ -255,6 +338,8 @@ def _refused(call: B2bCall, side: UacSide, resp: Response) -> None:
     if not side.invite_pending:
         return  # a final error after the final response (a fork's, retransmitted)
     if status == 422 and _retry_after_422(call, side, resp):
+        return
+    if status == 503 and _fail_over(call, side):
         return
     if side.state is not SideState.RESTARTING and side.dialog is not None:
         side.dialog.terminate()

@@ -51,6 +51,7 @@ from callcontrol.pbx.model import (
 )
 
 from sip.errors import SipParseError
+from sip.locate import Destination, destination_of, is_ip
 from sip.peer import Peer
 from sip.uri import SipUri, TelUri, parse_uri
 
@@ -88,10 +89,14 @@ class Outcome(enum.Enum):
 
 @dataclass(slots=True, frozen=True)
 class Target:
-    """One destination of leg B: the Request-URI to send and the next hop."""
+    """One destination of leg B: the Request-URI to send and the next hop.
+
+    A host given by name has ``locate`` set: the hops are looked up (RFC 3263) when the
+    INVITE is sent, and ``peer`` only names the host until then."""
 
     uri: str
     peer: Peer
+    locate: Destination | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -193,7 +198,8 @@ def dialled_number(request_uri: str) -> str | None:
 
 def target_for_uri(uri_text: str, *, user: str | None = None) -> Target | None:
     """A target from a URI (a static contact, a trunk, a registered contact); ``user``
-    replaces the URI's user part (the trunk gets the dialled number). No DNS: IPs and localhost."""
+    replaces the URI's user part (the trunk gets the dialled number). A host by name is
+    marked for RFC 3263 lookup (``Target.locate``); IPs and localhost need none."""
     try:
         uri = parse_uri(uri_text)
     except SipParseError:
@@ -208,6 +214,8 @@ def target_for_uri(uri_text: str, *, user: str | None = None) -> Target | None:
         return None
     if user is not None:
         uri.user = user
+    if not is_ip(host):
+        return Target(str(uri), Peer(transport, host, port), locate=destination_of(uri))
     return Target(str(uri), Peer(transport, host, port))
 
 

@@ -157,8 +157,8 @@ class UacSide(Side):
 
     TABLE = UAC_TRANSITIONS
 
-    __slots__ = ("failure", "group", "invite", "offer_sent", "on_answer", "on_fail", "purpose",
-                 "restart_headers", "st_422", "st_offer", "tx")
+    __slots__ = ("failure", "group", "hops", "invite", "locate", "locating", "offer_sent", "on_answer",
+                 "on_fail", "purpose", "restart_headers", "st_422", "st_offer", "tx")
 
     def __init__(self, call: Any, index: int, leg: Leg, model: Call, invite: Request, target: Target,
                  contact: str, tag: str, *, purpose: Purpose, caller_side: bool = False) -> None:
@@ -179,6 +179,11 @@ class UacSide(Side):
         self.failure: tuple[int, str] | None = None  # the final error this INVITE got
         self.st_offer: tuple[int, int] | None = None  # (Session-Expires, Min-SE) our INVITE offered
         self.st_422 = 0  # retries after 422 Session Interval Too Small
+        # RFC 3263: a host by name is looked up before the first send (``locate``, then
+        # ``locating`` while the lookup runs); ``hops`` are the next ones to fail over to (§4.3).
+        self.locate = target.locate
+        self.locating = False
+        self.hops: list[Peer] = []
 
     @property
     def invite_pending(self) -> bool:
