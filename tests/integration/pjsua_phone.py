@@ -5,7 +5,8 @@ test is one of these processes. Run: ``python pjsua_phone.py '{"port": .., "user
 
 Start options (the JSON argument; ``set`` changes the behavioural ones later, ``reset`` restores them):
 ``port``, ``user``, ``password``, ``server_port`` (registers there with digest), ``transport``: ``"tls"``
-(SIP over TLS only, on ``port``, verifying the server against the CA file ``ca``), ``play`` (WAV looped
+(SIP over TLS only, on ``port``, verifying the server against the CA file ``ca``; ``cert``/``key``: the
+certificate its listener shows), ``play`` (WAV looped
 into every call), ``record`` (WAV path, every call's received audio), ``auto_answer``: ``true``
 (default: 180 then 200), ``false`` (180 and wait for ``answer``) or ``"headers"`` (180, then 200 only
 when the INVITE carries ``Call-Info: ...answer-after=0`` or ``Alert-Info: ...info=AutoAnswer``),
@@ -434,6 +435,9 @@ def main() -> int:
     if tls:  # SIP over TLS only, the server's certificate verified against "ca"
         tc.tlsConfig.CaListFile = opts["ca"]
         tc.tlsConfig.verifyServer = True
+        if opts.get("cert"):  # the certificate its TLS listener shows (a phone acting as the trunk)
+            tc.tlsConfig.certFile = opts["cert"]
+            tc.tlsConfig.privKeyFile = opts["key"]
         tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
     transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS if tls else pj.PJSIP_TRANSPORT_UDP, tc)
     ep.audDevManager().setNullDev()

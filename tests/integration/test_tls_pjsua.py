@@ -81,6 +81,36 @@ def test_call_between_two_phones_over_tls(tmp_path: Path) -> None:
         assert server.stop() == 0, server.stderr_text()
 
 
+def test_trunk_over_tls_is_verified_against_tls_ca(tmp_path: Path) -> None:
+    """Outbound TLS: the trunk is ``;transport=tls``; the server opens the connection itself and
+    checks the trunk's certificate against ``sip.tls_ca`` (the trunk's CA, not the server's)."""
+    server_pki, trunk_pki = make_pki(tmp_path / "server"), make_pki(tmp_path / "trunk")
+    sip_port, trunk_port = free_port(), free_port()
+    config = _config(tmp_path, sip_port, f'tls_cert = "{server_pki.cert}"\ntls_key = "{server_pki.key}"\n'
+                                         f'tls_ca = "{trunk_pki.ca}"\n'
+                                         f'[trunk]\nuri = "sip:127.0.0.1:{trunk_port};transport=tls"')
+    server = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
+    phones: list[SoftPhone] = []
+    try:
+        phones.append(start_softphone("1001", "secret1001", sip_port, transport="tls", ca=str(server_pki.ca)))
+        # The "trunk": a phone whose TLS listener on trunk_port shows the trunk's certificate.
+        phones.append(start_softphone("1002", "secret1002", sip_port, transport="tls", ca=str(server_pki.ca),
+                                      port=trunk_port, cert=str(trunk_pki.cert), key=str(trunk_pki.key)))
+        caller, trunk = phones
+        caller.send(cmd="call", uri=f"sip:5551234@127.0.0.1:{sip_port};transport=tls")
+        incoming = trunk.event("incoming")
+        assert incoming["via"].startswith(f"SIP/2.0/TLS 127.0.0.1:{sip_port};"), incoming["via"]
+        assert incoming["to"].startswith(f"<sip:5551234@127.0.0.1:{trunk_port};transport=tls>"), incoming["to"]
+        assert incoming["src"] != f"127.0.0.1:{sip_port}"  # a connection the server opened, not its listener
+        caller.event("state", state="CONFIRMED", timeout=15)
+        caller.send(cmd="hangup")
+        trunk.event("state", state="DISCONNECTED", timeout=15)
+    finally:
+        for phone in phones:
+            phone.quit()
+        assert server.stop() == 0, server.stderr_text()
+
+
 def test_tls_listener_without_certificate_is_refused(tmp_path: Path) -> None:
     line = _serve_fails(_config(tmp_path, free_port(), ""))
     assert line.startswith("callcontrol: cannot start: SIP listener tls:127.0.0.1:")
