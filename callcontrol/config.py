@@ -329,7 +329,6 @@ class Config(_Section):
 
     sip: SipSection = Field(default_factory=SipSection)
     trunk: TrunkSection = Field(default_factory=TrunkSection)
-    dns: DnsSection = Field(default_factory=DnsSection)
     ws: WsSection = Field(default_factory=WsSection)
     http: HttpSection = Field(default_factory=HttpSection)
     media: MediaSection = Field(default_factory=MediaSection)
@@ -337,6 +336,7 @@ class Config(_Section):
     log: LogSection = Field(default_factory=LogSection)
     ivr: IvrSection = Field(default_factory=IvrSection)
     server: ServerSection = Field(default_factory=ServerSection)
+    dns: DnsSection = Field(default_factory=DnsSection)
 
 
 # --------------------------------------------------------------------------- keys and reload

@@ -462,17 +462,18 @@ async def run_server(config: Config, *, reload_config: Callable[[], Config] | No
         await server.stop()
         return 1
     _tune_gc()
-    for line in server.listeners:
-        sys.stdout.write(line + "\n")
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
     # Signals become commands handled one at a time here: SIGTERM/SIGINT end the calls now and
-    # stop, SIGHUP reloads, SIGUSR1 drains (the process exits once the drain is over).
+    # stop, SIGHUP reloads, SIGUSR1 drains (the process exits once the drain is over). Installed
+    # before "ready": a SIGTERM sent as soon as that line is read must not find the default action.
     commands: asyncio.Queue[str] = asyncio.Queue()
     loop = asyncio.get_running_loop()
     for sig, command in ((signal.SIGTERM, "stop"), (signal.SIGINT, "stop"),
                          (control.RELOAD_SIGNAL, "reload"), (control.DRAIN_SIGNAL, "drain")):
         loop.add_signal_handler(sig, commands.put_nowait, command)
+    for line in server.listeners:
+        sys.stdout.write(line + "\n")
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
     drain: asyncio.Task[None] | None = None
     while True:
         command = await commands.get()

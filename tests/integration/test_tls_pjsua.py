@@ -112,22 +112,30 @@ def test_trunk_over_tls_is_verified_against_tls_ca(tmp_path: Path) -> None:
 
 
 def test_tls_listener_without_certificate_is_refused(tmp_path: Path) -> None:
-    line = _serve_fails(_config(tmp_path, free_port(), ""))
-    assert line.startswith("callcontrol: cannot start: SIP listener tls:127.0.0.1:")
-    assert "needs sip.tls_cert and sip.tls_key" in line
+    port = free_port()
+    config = _config(tmp_path, port, "")
+    line = _serve_fails(config)
+    assert line == f"callcontrol: {config}: sip.listen tls:127.0.0.1:{port} needs sip.tls_cert (and sip.tls_key)"
 
 
 def test_missing_certificate_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
     line = _serve_fails(_config(tmp_path, free_port(), f'tls_cert = "{missing}"\ntls_key = "{missing}"'))
-    assert line == f"callcontrol: cannot start: sip.tls_cert {missing}: No such file or directory"
+    assert line == f"callcontrol: sip.tls_cert {missing}: no such file"
+
+
+def test_key_of_another_certificate_is_refused(tmp_path: Path) -> None:
+    one, other = make_pki(tmp_path / "one"), make_pki(tmp_path / "other")
+    line = _serve_fails(_config(tmp_path, free_port(), f'tls_cert = "{one.cert}"\ntls_key = "{other.key}"'))
+    assert line.startswith(f"callcontrol: sip.tls_cert {one.cert} with key {other.key}: not a usable PEM "
+                           f"certificate and key"), line
 
 
 def test_missing_key_file_names_the_path(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     missing = tmp_path / "missing.key"
     line = _serve_fails(_config(tmp_path, free_port(), f'tls_cert = "{pki.cert}"\ntls_key = "{missing}"'))
-    assert line == f"callcontrol: cannot start: sip.tls_key {missing}: No such file or directory"
+    assert line == f"callcontrol: sip.tls_key {missing}: no such file"
 
 
 def test_tls_listener_from_the_command_line(tmp_path: Path) -> None:

@@ -85,8 +85,14 @@ t4 = 6
 session_timers = false
 session_expires = 120
 min_se = 4
+tls_cert = "{cert}"
+tls_key = "{key}"
+tls_ca = "{cert}"
 [trunk]
 uri = "sip:trunk.example.net:5080;transport=tcp"
+[dns]
+nameservers = ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"]
+timeout = 1.5
 [ws]
 listen = "0.0.0.0:9000"
 certfile = "{cert}"
@@ -110,7 +116,11 @@ fallback_seconds = 0
     assert [str(n) for n in cfg.sip.trusted] == ["10.0.0.0/8", "::1/128"]
     assert (cfg.sip.realm, cfg.sip.t1, cfg.sip.t2, cfg.sip.t4) == ("example", 1.0, 8.5, 6.0)
     assert (cfg.sip.session_timers, cfg.sip.session_expires, cfg.sip.min_se) == (False, 120, 4)
+    assert (cfg.sip.tls_cert, cfg.sip.tls_key, cfg.sip.tls_ca) == (cert, key, cert)
     assert cfg.trunk.uri == "sip:trunk.example.net:5080;transport=tcp"
+    assert cfg.dns.nameservers == [("127.0.0.1", 5353), ("::1", 53), ("192.0.2.53", 53)]
+    assert [str(n) for n in cfg.dns.nameservers] == ["127.0.0.1:5353", "[::1]:53", "192.0.2.53:53"]
+    assert cfg.dns.timeout == 1.5
     assert cfg.ws.listen == ("0.0.0.0", 9000) and (cfg.ws.certfile, cfg.ws.keyfile) == (cert, key)
     assert cfg.http.listen == ("::1", 9001) and str(cfg.http.listen) == "[::1]:9001"
     assert (cfg.media.rtp_ports, cfg.media.host, cfg.media.anchor, cfg.media.rtp_timeout) == (
@@ -200,6 +210,13 @@ def test_t1_fast_is_a_type_error_not_a_traceback(tmp_path: Path) -> None:
     ('[ivr]\nfallback_url = "ftp://x/y"', 'ivr.fallback_url: expected an http:// or https:// URL, got "ftp://x/y"'),
     ('[ivr]\nfallback_seconds = -1', "ivr.fallback_seconds: expected a value greater than or equal to 0, got -1"),
     ('[ws]\nkeyfile = "/k.pem"', "ws.keyfile is set but ws.certfile is not"),
+    ('[sip]\nlisten = ["tls:127.0.0.1:5061"]', "sip.listen tls:127.0.0.1:5061 needs sip.tls_cert (and sip.tls_key)"),
+    ('[sip]\ntls_key = "/k.pem"', "sip.tls_key is set but sip.tls_cert is not"),
+    ('[dns]\nnameservers = ["dns.example.net"]', 'dns.nameservers[0]: expected "ADDRESS[:PORT]" (an IP address: '
+                                                  'a nameserver is not looked up), got "dns.example.net"'),
+    ('[dns]\nnameservers = ["127.0.0.1:0"]', 'dns.nameservers[0]: expected "ADDRESS[:PORT]"'),
+    ('[dns]\nnameservers = "127.0.0.1"', 'dns.nameservers: expected a list, got "127.0.0.1"'),
+    ("[dns]\ntimeout = 0", "dns.timeout: expected a value greater than 0, got 0"),
     ("sip = 5", "sip: expected a table, got 5"),
     ('[store]\ndata_dir = ""', 'store.data_dir: expected a non-empty string, got ""'),
 ])
@@ -418,8 +435,9 @@ def test_check_config_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == 'callcontrol: --sip-listen: sip.listen: expected "HOST:PORT", got "127.0.0.1:nope"\n'
     assert main(["check-config", "--trunk", "not a uri"]) == 2
     assert capsys.readouterr().err.startswith("callcontrol: --trunk: trunk.uri: expected a sip: URI")
-    assert main(["check-config", "--sip-listen", "127.0.0.1:5999", "--sip-listen", "tls:127.0.0.1:5998",
-                 "--log-level", "debug"]) == 0
+    assert main(["check-config", "--sip-listen", "127.0.0.1:5999", "--sip-listen", "tls:127.0.0.1:5998"]) == 2
+    assert "sip.listen tls:127.0.0.1:5998 needs sip.tls_cert" in capsys.readouterr().err
+    assert main(["check-config", "--sip-listen", "127.0.0.1:5999", "--log-level", "debug"]) == 0
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
