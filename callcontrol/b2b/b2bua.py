@@ -45,6 +45,7 @@ from callcontrol.b2b.call import (
     B2bCall,
 )
 from callcontrol.b2b.call_machine import CallEvent
+from callcontrol.b2b.cdrs import call_cdrs
 from callcontrol.b2b.context import CallContext, Teardowns
 from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.relay import Inbound
@@ -267,17 +268,24 @@ class B2bua:
 
     def _call_ended(self, call: Call) -> None:
         bcall = self.calls.pop(call.id, None)
+        sink = self.cdr_sink
+        cdrs: list[Cdr] = []
+        if sink is not None:
+            try:
+                cdrs = call_cdrs(call, bcall)  # before cleanup: it reads the sides
+            except Exception:
+                logger.exception("CDRs of call %s: engine fields not added", call.id)
+                cdrs = call.cdrs()
         if bcall is not None:
             bcall.cleanup()
-        if not self.calls:
-            self._no_calls.set()
-        sink = self.cdr_sink
         if sink is not None:
-            for cdr in call.cdrs():
+            for cdr in cdrs:
                 try:
                     sink(cdr)
                 except Exception:
                     logger.exception("CDR of call %s not stored", call.id)
+        if not self.calls:
+            self._no_calls.set()
 
     # -- new calls ----------------------------------------------------------------------------
     def handle_invite(self, incoming: IncomingRequest) -> None:
@@ -348,6 +356,7 @@ class B2bua:
         tag = new_tag()
         call = self.registry.new_call(request.call_id)
         bcall = B2bCall(self.ctx, call)
+        bcall.route = route.kind.value
         leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
                            callee=callee, transport_id=f"{host}:{port}", now=self.wall())
         a = UasSide(bcall, leg, call, incoming, local_contact(self.ua, transport, route.number), tag)

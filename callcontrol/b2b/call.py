@@ -67,6 +67,8 @@ REASON_BLIND_TRANSFER = "blind transfer"
 REASON_ATTENDED_TRANSFER = "attended transfer"
 REASON_TRANSFER_FAILED = "transfer failed"
 REASON_NO_IVR_APP = "no IVR application"
+# The final error a caller's INVITE gets when the server ends it without a code of its own.
+DEFAULT_REFUSAL = 480
 
 OtherActions = Callable[[SideAction], None]
 _WATCHDOG = (WATCHDOG, "")
@@ -75,8 +77,8 @@ _WATCHDOG = (WATCHDOG, "")
 class B2bCall:
     """One call: its sides, the pair being bridged, its media anchor, phase and timers."""
 
-    __slots__ = ("a", "call", "ctx", "failures", "forks", "held", "ivr_an", "media", "pair", "phase", "sides",
-                 "timers", "__weakref__")
+    __slots__ = ("a", "call", "ctx", "failures", "forks", "held", "ivr_an", "media", "pair", "phase", "route",
+                 "sides", "timers", "__weakref__")
 
     def __init__(self, ctx: CallContext, call: Call) -> None:
         self.ctx = ctx
@@ -91,6 +93,7 @@ class B2bCall:
         self.timers = CallTimers()
         self.ivr_an: Any = None  # the IVR access number while in phase IVR
         self.held: tuple[Side, Side] | None = None  # (holder, held) while in phase SERVER_HOLD
+        self.route: str | None = None  # how a dialled call was routed (RouteKind value), for its CDRs
 
     @property
     def ending(self) -> bool:
@@ -274,7 +277,7 @@ class B2bCall:
             elif action is SideAction.SEND_ERROR:
                 assert isinstance(side, UasSide)
                 if not side.incoming.final_sent:
-                    status = code if code is not None and code >= 400 else 480
+                    status = code if code is not None and code >= 400 else DEFAULT_REFUSAL
                     response = side.incoming.respond(status, to_tag=side.tag)
                     if side.dialog is not None:
                         side.dialog.response_sent(side.incoming.request, response)

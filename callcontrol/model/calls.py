@@ -129,6 +129,12 @@ class Leg:
         logger.debug("leg %s/%s: %s -> %s", self.call.id, self.call.tag, old, state)
         return info
 
+    def forwarding(self) -> tuple[str | None, str | None]:
+        """(hunt group id, forwarder ids comma-separated) the leg went through, if any (SipCallerInfo)."""
+        huntgroup = self.callee.huntgroup_id or self.caller.huntgroup_id
+        forwarders = self.callee.forwarder_list or self.caller.forwarder_list
+        return huntgroup, ",".join(forwarders) if forwarders else None
+
     def account_keys(self) -> tuple[int | None, int | None]:
         """(i_account, i_customer) the leg is billed to: the phone's own account."""
         party = self.caller if self.type == "outgoing" else self.callee
@@ -187,7 +193,10 @@ class Call:
         return self.legs[0] if self.legs else None
 
     def cdrs(self) -> list[Cdr]:
-        """One record for the call (``leg_tag`` None), then one per leg; call after it ended."""
+        """One record for the call (``leg_tag`` None), then one per leg; call after it ended.
+
+        What only the engine knows (the final SIP status when no code ended a leg, who hung
+        up, the route) is the B2BUA's to add (``callcontrol.b2b.cdrs``)."""
         out: list[Cdr] = []
         if not self.legs:
             return out
@@ -202,18 +211,23 @@ class Call:
                 i_account, i_customer = leg.account_keys()
                 if i_account is not None:
                     break
+        huntgroup, forwarders = first.forwarding()
         out.append(Cdr(call_id=self.id, leg_tag=None, caller=first.caller.id, callee=first.callee.id,
                        start_time=first.start_time, end_time=end, i_account=i_account, i_customer=i_customer,
                        connect_time=connect, duration=(end - connect) if connect is not None else 0.0,
-                       disconnect_reason=first.reason or "", sip_code=first.reason_code))
+                       disconnect_reason=first.reason or "", sip_code=first.reason_code,
+                       huntgroup_id=huntgroup, forwarders=forwarders))
         for leg in self.legs:
             leg_end = leg.end_time if leg.end_time is not None else end
             i_account, i_customer = leg.account_keys()
+            huntgroup, forwarders = leg.forwarding()
             out.append(Cdr(call_id=self.id, leg_tag=leg.tag, caller=leg.caller.id, callee=leg.callee.id,
                            start_time=leg.start_time, end_time=leg_end, i_account=i_account,
                            i_customer=i_customer, connect_time=leg.connect_time,
                            duration=(leg_end - leg.connect_time) if leg.connect_time is not None else 0.0,
-                           disconnect_reason=leg.reason or "", sip_code=leg.reason_code))
+                           disconnect_reason=leg.reason or "", sip_code=leg.reason_code,
+                           leg_id=leg.call.id, sip_call_id=leg.sip_call_id, leg_type=leg.type,
+                           huntgroup_id=huntgroup, forwarders=forwarders))
         return out
 
 

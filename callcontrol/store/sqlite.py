@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import operator
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from callcontrol.store.migrations import MIGRATIONS, Migration, StoreError
+from callcontrol.store.migrations import MIGRATIONS, Migration, StoreError, schema_version
 from callcontrol.store.migrations import migrate as apply_migrations
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,12 @@ class Binding:
 
 @dataclass(slots=True)
 class Cdr:
-    """A call detail record: the call's own row has ``leg_tag`` None, each leg has its tag."""
+    """A call detail record: the call's own row has ``leg_tag`` None, each leg has its tag.
+
+    Times are UNIX seconds; ``duration`` is seconds connected. ``sip_code``/``sip_reason``:
+    the leg's final SIP status (docs/operations.md, "CDRs"); ``hangup_side``: ``caller``,
+    ``callee`` or ``server``; ``forwarders``: the forwarder ids, comma-separated.
+    """
 
     call_id: str
     leg_tag: str | None
@@ -155,33 +161,71 @@ class Cdr:
     duration: float = 0.0
     disconnect_reason: str = ""
     sip_code: int | None = None
+    leg_id: str | None = None  # the id the leg shows in the API (originate's leg B: id~10)
+    sip_call_id: str | None = None  # the Call-ID of the leg's own dialog
+    leg_type: str | None = None  # SIPCallInfo.type: "outgoing" (the phone called) or "incoming"
+    sip_reason: str | None = None
+    hangup_side: str | None = None
+    route: str | None = None  # the call: account, ivr or trunk; a leg the server called: its Request-URI
+    huntgroup_id: str | None = None
+    forwarders: str | None = None
 
 
-_CDR_COLUMNS = (
-    "call_id, leg_tag, caller, callee, start_time, end_time, i_account, i_customer,"
-    " connect_time, duration, disconnect_reason, sip_code"
-)
-_CDR_INSERT = f"INSERT INTO cdrs ({_CDR_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+@dataclass(frozen=True, slots=True)
+class CdrQuery:
+    """Which CDRs to read: rows whose ``start_time`` is in ``[since, until)`` (None: open), billed
+    to one of ``i_customers`` and one of ``i_accounts`` (None: any; empty: none), in the order
+    they were written; at most ``limit`` rows after skipping ``offset``."""
+
+    since: float | None = None
+    until: float | None = None
+    i_customers: tuple[int, ...] | None = None
+    i_accounts: tuple[int, ...] | None = None
+    call_id: str | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+_CDR_FIELDS: tuple[str, ...] = tuple(Cdr.__dataclass_fields__)
+_CDR_COLUMNS = ", ".join(_CDR_FIELDS)
+_CDR_INSERT = f"INSERT INTO cdrs ({_CDR_COLUMNS}) VALUES ({','.join('?' * len(_CDR_FIELDS))})"
 _BINDING_COLUMNS = "aor, contact, expires_at, call_id, cseq, q, source, transport, instance"
 _DIRECTORY_TABLES = ("resellers", "customers", "accounts", "ivr_access_numbers", "administrators")
 _SEEDED_KEY = "directory_seeded"
 
 
-def _cdr_row(c: Cdr) -> tuple[Any, ...]:
-    return (
-        c.call_id,
-        c.leg_tag,
-        c.caller,
-        c.callee,
-        c.start_time,
-        c.end_time,
-        c.i_account,
-        c.i_customer,
-        c.connect_time,
-        c.duration,
-        c.disconnect_reason,
-        c.sip_code,
-    )
+# One C-level call per row: CDR writes are on the store thread's busy path under load.
+_cdr_row: Callable[[Cdr], tuple[Any, ...]] = operator.attrgetter(*_CDR_FIELDS)
+
+
+def select_cdrs(conn: sqlite3.Connection, query: CdrQuery) -> list[Cdr]:
+    """The CDRs ``query`` selects (any connection: the store's, or a read-only one of the CLI)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.since is not None:
+        where.append("start_time >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        where.append("start_time < ?")
+        params.append(query.until)
+    for column, values in (("i_customer", query.i_customers), ("i_account", query.i_accounts)):
+        if values is None:
+            continue
+        if not values:
+            return []
+        where.append(f"{column} IN ({','.join('?' * len(values))})")
+        params.extend(values)
+    if query.call_id is not None:
+        where.append("call_id = ?")
+        params.append(query.call_id)
+    sql = f"SELECT {_CDR_COLUMNS} FROM cdrs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id"
+    if query.limit is not None or query.offset:
+        sql += " LIMIT ? OFFSET ?"
+        params += [query.limit if query.limit is not None else -1, query.offset]
+    return [Cdr(*row) for row in conn.execute(sql, params)]
 
 
 # --- synchronous core (runs only on the store thread) --------------------------
@@ -201,6 +245,26 @@ def _connect(path: Path) -> sqlite3.Connection:
     # lose the last commits, which is the usual trade for write throughput.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def connect_read_only(data_dir: Path, migrations: Sequence[Migration] = MIGRATIONS) -> sqlite3.Connection:
+    """A read-only connection to ``<data_dir>/callcontrol.sqlite3`` (a running server's store is
+    fine: WAL readers never block its writer), refused unless the schema is the one this code reads."""
+    path = Path(data_dir) / DB_FILENAME
+    if not path.is_file():
+        raise StoreError(f"{path}: no such database (is --data-dir the server's data directory?)")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        version = schema_version(conn)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot read the database: {exc}") from exc
+    latest = migrations[-1].version if migrations else 0
+    if version != latest:
+        conn.close()
+        newer = "newer than this software" if version > latest else "older: start the server once to migrate it"
+        raise StoreError(f"{path}: schema version {version}, expected {latest} ({newer})")
     return conn
 
 
@@ -715,15 +779,14 @@ class Store:
         if self._cdr_buffer:
             raise StoreError(f"{len(self._cdr_buffer)} CDRs could not be written")
 
-    async def query_cdrs(self, call_id: str | None = None) -> list[Cdr]:
-        """Written CDRs in insertion order, optionally of one call (buffered ones are not included)."""
-        sql = f"SELECT {_CDR_COLUMNS} FROM cdrs"
-        params: tuple[Any, ...] = ()
-        if call_id is not None:
-            sql += " WHERE call_id = ?"
-            params = (call_id,)
-        sql += " ORDER BY id"
-        return await self._run(lambda conn: [Cdr(*row) for row in conn.execute(sql, params)])
+    async def query_cdrs(self, call_id: str | None = None, *, query: CdrQuery | None = None) -> list[Cdr]:
+        """Written CDRs in insertion order: of one call, or those ``query`` selects (buffered
+        ones are not included: ``flush()`` first)."""
+        if query is None:
+            query = CdrQuery(call_id=call_id)
+        elif call_id is not None:
+            raise ValueError("give call_id or query, not both")
+        return await self._run(lambda conn: select_cdrs(conn, query))
 
     async def count_cdrs(self) -> int:
         return await self._run(lambda conn: int(conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0]))
