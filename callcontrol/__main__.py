@@ -1,4 +1,4 @@
-"""The callcontrol command: run the server, check a configuration, administer the directory, print the API schema."""
+"""The callcontrol command: run the server, check a configuration, administer the directory, export CDRs, print the API schema."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
         directory_cli = None  # type: ignore[assignment]
     if directory_cli is not None:
         directory_cli.add_arguments(sub)
+    from callcontrol.cdr import cli as cdr_cli
+
+    cdr_cli.add_arguments(sub)
     sub.add_parser("api-schema", help="print the JSON Schema of the WebSocket API",
                    description="Print the JSON Schema of the WebSocket API.")
     from callcontrol.ops import control
@@ -141,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(orjson.dumps(api_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return 0
+    if args.command == "cdr":
+        from callcontrol.cdr import cli as cdr_cli
+
+        return cdr_cli.run(args)
     if args.command == "directory":
         from callcontrol.directory import cli as directory_cli
 

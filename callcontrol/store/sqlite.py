@@ -19,7 +19,7 @@ import logging
 import operator
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,6 +200,11 @@ _cdr_row: Callable[[Cdr], tuple[Any, ...]] = operator.attrgetter(*_CDR_FIELDS)
 
 def select_cdrs(conn: sqlite3.Connection, query: CdrQuery) -> list[Cdr]:
     """The CDRs ``query`` selects (any connection: the store's, or a read-only one of the CLI)."""
+    return list(iter_cdrs(conn, query))
+
+
+def iter_cdrs(conn: sqlite3.Connection, query: CdrQuery) -> Iterator[Cdr]:
+    """:func:`select_cdrs` row by row, for exports of any size."""
     where: list[str] = []
     params: list[Any] = []
     if query.since is not None:
@@ -212,7 +217,7 @@ def select_cdrs(conn: sqlite3.Connection, query: CdrQuery) -> list[Cdr]:
         if values is None:
             continue
         if not values:
-            return []
+            return
         where.append(f"{column} IN ({','.join('?' * len(values))})")
         params.extend(values)
     if query.call_id is not None:
@@ -225,7 +230,8 @@ def select_cdrs(conn: sqlite3.Connection, query: CdrQuery) -> list[Cdr]:
     if query.limit is not None or query.offset:
         sql += " LIMIT ? OFFSET ?"
         params += [query.limit if query.limit is not None else -1, query.offset]
-    return [Cdr(*row) for row in conn.execute(sql, params)]
+    for row in conn.execute(sql, params):
+        yield Cdr(*row)
 
 
 # --- synchronous core (runs only on the store thread) --------------------------

@@ -1,0 +1,1 @@
+"""CDRs out: the record every export and the API show, its file formats, ``callcontrol cdr``."""
