@@ -481,6 +481,14 @@ class CallControlClient:
                                     i_main_office=i_main_office, i_ivr_an=i_ivr_an)
         return list(result.get("calls_list", []))
 
+    async def get_cdr_list(self, *, i_account: int | None = None, i_customer: int | None = None,
+                           from_date: str | None = None, to_date: str | None = None, limit: int | None = None,
+                           offset: int | None = None) -> list[dict[str, Any]]:
+        """CDRs billed to what this session may see; ``from_date``/``to_date``: ISO-8601 or dates."""
+        result = await self._method("get_cdr_list", i_account=i_account, i_customer=i_customer,
+                                    from_date=from_date, to_date=to_date, limit=limit, offset=offset)
+        return list(result.get("cdr_list", []))
+
     async def originate_advanced_call(self, bill_id: str, caller_id: str, callee_id: str, *,
                                       callee_auto_pickup: bool = False) -> dict[str, Any]:
         """Returns the new call's ``{"id": ...}``."""

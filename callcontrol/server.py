@@ -91,6 +91,7 @@ class Server:
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
         # The engine is attached once the B2BUA exists; until then commands answer "disabled".
         self.api = api = CallControlApi(directory=directory, registry=self.registry)
+        api.cdrs = directory.store
         ws_host, ws_port = cfg.ws.listen
         with _opening(f"WebSocket API listener {cfg.ws.listen}"):
             self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())

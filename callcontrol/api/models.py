@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from callcontrol.cdr import records as cdr_records
 from callcontrol.model import callinfo as wire
 from callcontrol.model.callinfo import (
     CALL_INFO_WIRE_FIELDS,
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFICATION_EVENT = "sip.call_control_notifications"
 MAX_ID = 2**63 - 1
+DEFAULT_CDR_LIST = 1000
+MAX_CDR_LIST = 10000
 
 
 # --------------------------------------------------------------------------- errors
@@ -298,6 +301,39 @@ class GetSipCallsListParams(_KeyedParams):
     pass
 
 
+def _cdr_time(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            cdr_records.parse_time(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "cdr_time", "Input should be an ISO-8601 time or a date ({example})",
+                {"example": cdr_records.TIME_EXAMPLE}) from None
+    return value
+
+
+CdrTime = Annotated[str, BeforeValidator(_cdr_time), Field(max_length=64)]
+
+
+class GetCdrListParams(_Model):
+    """CDRs whose start time is in ``[from_date, to_date)`` billed to ``i_account`` / ``i_customer``
+    (default: everything the principal may see), oldest written first."""
+
+    i_account: UnsignedId | None = None
+    i_customer: UnsignedId | None = None
+    from_date: CdrTime | None = Field(None, description="ISO-8601 (UTC unless an offset is given) or a date")
+    to_date: CdrTime | None = Field(None, description="excluded; ISO-8601 or a date (its midnight UTC)")
+    limit: Annotated[int, BeforeValidator(_small_int), Field(ge=1, le=MAX_CDR_LIST)] = DEFAULT_CDR_LIST
+    offset: Annotated[int, BeforeValidator(_small_int), Field(ge=0, le=MAX_ID)] = 0
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> GetCdrListParams:
+        if self.from_date is not None and self.to_date is not None and \
+                cdr_records.parse_time(self.to_date) < cdr_records.parse_time(self.from_date):
+            raise PydanticCustomError("cdr_window", "to_date is before from_date")
+        return self
+
+
 class OriginateAdvancedCallParams(_Model):
     bill_id: NumberString
     caller_id: NumberString
@@ -441,6 +477,36 @@ class CallsListResult(SuccessResult):
     calls_list: list[SipCallInfo]
 
 
+class CdrInfo(_Model):
+    """One CDR (docs/operations.md, "CDRs"): the call's row has no ``leg_tag``. Times are
+    ISO-8601 UTC with milliseconds; ``duration`` is seconds connected."""
+
+    call_id: str
+    leg_tag: str | None
+    leg_id: str | None
+    sip_call_id: str | None
+    leg_type: LegType | None
+    caller: str
+    callee: str
+    i_account: int | None
+    i_customer: int | None
+    route: str | None
+    start_time: str
+    connect_time: str | None
+    disconnect_time: str
+    duration: float
+    sip_code: int | None
+    sip_reason: str | None
+    disconnect_reason: str
+    hangup_side: Literal["caller", "callee", "server"] | None
+    huntgroup_id: str | None
+    forwarders: list[str]
+
+
+class CdrListResult(SuccessResult):
+    cdr_list: list[CdrInfo]
+
+
 class NotificationResult(_Model):
     call_info: SipCallInfo
 
@@ -505,3 +571,4 @@ def _check_wire_fields(model: type[BaseModel], wire: tuple[str, ...]) -> None:
 _check_wire_fields(SipCallerInfo, PARTY_WIRE_FIELDS)
 _check_wire_fields(SipCallInfo, CALL_INFO_WIRE_FIELDS)
 _check_wire_fields(QueueInfo, tuple(wire.QueueInfo.__dataclass_fields__))
+_check_wire_fields(CdrInfo, cdr_records.FIELDS)

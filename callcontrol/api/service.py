@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from callcontrol.access.throttle import LoginThrottle
 from callcontrol.api.client_context import ClientContext, Transport
@@ -32,6 +32,13 @@ from callcontrol.model.calls import CallRegistry
 
 if TYPE_CHECKING:
     from callcontrol.actions.engine import CallEngine
+    from callcontrol.store.sqlite import Cdr, CdrQuery
+
+
+class CdrSource(Protocol):
+    """Where ``get_cdr_list`` reads: the store (``callcontrol.store.sqlite.Store``)."""
+
+    async def query_cdrs(self, call_id: str | None = None, *, query: CdrQuery | None = None) -> list[Cdr]: ...
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,8 @@ class CallControlApi:
     """Sessions, subscriptions, the live legs and the engine; see the module docstring.
 
     ``engine`` may be attached later (``api.engine = ...``); until then commands are
-    answered ``sip.call_control_disabled``. ``disabled_methods``: CallControl methods
+    answered ``sip.call_control_disabled``; so is ``get_cdr_list`` until ``cdrs`` (the
+    store's CDR query) is attached. ``disabled_methods``: CallControl methods
     switched off. ``time_offset``: seconds added to UTC in notification times.
     """
 
@@ -51,6 +59,7 @@ class CallControlApi:
                  throttle: LoginThrottle | None = None, time_offset: int = 0) -> None:
         self.registry = registry
         self.engine = engine
+        self.cdrs: CdrSource | None = None
         self.clock = clock
         self.replay_buffer = replay_buffer
         self.disabled_methods = frozenset(disabled_methods)

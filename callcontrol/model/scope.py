@@ -117,6 +117,27 @@ class Scope:
             return None
         return account
 
+    # ------------------------------------------------------------------ CDRs
+
+    def cdr_owners(self, i_account: int | None = None, i_customer: int | None = None
+                   ) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+        """``(i_customers, i_accounts)``: the billing owners whose CDRs this principal reads (None:
+        any; empty: none). A CDR row belongs to the account and customer it is billed to, so a
+        tenant reads its own rows only. Keys given narrow to them when covered, else to nothing."""
+        if i_account is not None or i_customer is not None:
+            if (i_account is not None and not self.covers_account(i_account)) or \
+                    (i_customer is not None and not self.covers_customer(i_customer)):
+                return (), ()
+            return (None if i_customer is None else (i_customer,),
+                    None if i_account is None else (i_account,))
+        realm = self.realm
+        if realm == "administrator":
+            return None, None
+        if realm == "account":
+            own = self._own_account
+            return None, () if own is None else (own,)
+        return tuple(c.i_customer for c in self._dir.customers() if self.covers_customer(c.i_customer)), None
+
     # ------------------------------------------------------------------ legs
 
     def covers_party(self, party: Party) -> bool:

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from callcontrol.api.methods.table import Outcome, Request, method, settle
 from callcontrol.api.models import (
     AnswerCallParams,
+    CallControlDisabled,
     CallsListResult,
+    CdrListResult,
     DisableApiNotificationsParams,
     EnableApiNotificationsParams,
     Forbidden,
+    GetCdrListParams,
     GetSipCallsListParams,
     HoldCallParams,
     JoinCallsParams,
@@ -35,7 +38,9 @@ from callcontrol.api.models import (
     UnholdCallParams,
     WrongParameters,
 )
+from callcontrol.cdr.records import cdr_record, parse_time
 from callcontrol.model.calls import Leg
+from callcontrol.store.sqlite import CdrQuery
 
 if TYPE_CHECKING:
     from callcontrol.actions.engine import CallEngine
@@ -83,6 +88,21 @@ async def get_sip_calls_list(req: Request, p: GetSipCallsListParams) -> Outcome:
     # Each snapshot's encoding is shared with the notification path.
     return Outcome(calls_list=[info.encoded(offset) for info in req.api.registry.snapshots(keys)
                                if scope.covers_call(info)])
+
+
+@query("get_cdr_list", GetCdrListParams, CdrListResult)
+async def get_cdr_list(req: Request, p: GetCdrListParams) -> Outcome:
+    """Ours (PortaBilling keeps xDRs elsewhere): the CDRs written so far that are billed to the
+    principal's own accounts and customers (``Scope.cdr_owners``); times ISO-8601 UTC."""
+    source = req.api.cdrs
+    if source is None:
+        raise CallControlDisabled({"reason": "no CDR store attached"})
+    i_customers, i_accounts = req.scope.cdr_owners(p.i_account, p.i_customer)
+    since = None if p.from_date is None else parse_time(p.from_date)
+    until = None if p.to_date is None else parse_time(p.to_date)
+    cdrs = await source.query_cdrs(query=CdrQuery(since=since, until=until, i_customers=i_customers,
+                                                  i_accounts=i_accounts, limit=p.limit, offset=p.offset))
+    return Outcome({"cdr_list": [cdr_record(cdr) for cdr in cdrs]})
 
 
 # --------------------------------------------------------------------------- commands
