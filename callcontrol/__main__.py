@@ -1,4 +1,5 @@
-"""The callcontrol command: run the server, check a configuration, administer the directory, export CDRs, print the API schema."""
+"""The callcontrol command: run the server, check a configuration, administer the directory, export
+CDRs, print the API schema."""
 from __future__ import annotations
 
 import argparse

@@ -47,7 +47,8 @@ def add_arguments(subparsers: Any) -> None:
     export.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
     export.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
                         help="the server's data directory (default: ./callcontrol-data)")
-    export.add_argument("--customer", type=int, metavar="N", help="only rows billed to customer N (i_customer)")
+    export.add_argument("--customer", type=int, metavar="N",
+                        help="only rows billed to customer N (i_customer)")
     export.add_argument("--account", type=int, metavar="N", help="only rows billed to account N (i_account)")
 
 

@@ -14,7 +14,7 @@ from callcontrol.cdr import cli
 from callcontrol.cdr.formats import write_csv, write_json
 from callcontrol.cdr.records import FIELDS, cdr_record, iso_utc, parse_time
 from callcontrol.store.migrations import MIGRATIONS
-from callcontrol.store.sqlite import DB_FILENAME, Cdr, CdrQuery, Store, select_cdrs
+from callcontrol.store.sqlite import DB_FILENAME, Cdr, CdrQuery, Store
 
 T0 = 1_796_601_600.0  # 2026-12-07T00:00:00Z
 
