@@ -17,6 +17,8 @@ from callcontrol.store.migrations import MIGRATIONS
 from callcontrol.store.sqlite import DB_FILENAME, Cdr, CdrQuery, Store
 
 T0 = 1_796_601_600.0  # 2026-12-07T00:00:00Z
+CDR_COLUMNS_MIGRATION = 3  # the one that added leg_id, sip_reason, hangup_side, route...
+BEFORE_CDR_COLUMNS = tuple(m for m in MIGRATIONS if m.version < CDR_COLUMNS_MIGRATION)
 
 
 def _cdr(n: int, *, start: float, i_customer: int | None = 1, i_account: int | None = 1,
@@ -94,9 +96,9 @@ class _opened:
         await self.store.close()
 
 
-async def test_migration_2_adds_the_columns_and_backfills_answered_codes(tmp_path: Path) -> None:
-    """A version-1 database (BYE-ended legs stored with sip_code NULL) opened by this version."""
-    old = await Store.open(tmp_path, migrations=MIGRATIONS[:1])
+async def test_cdr_migration_adds_the_columns_and_backfills_answered_codes(tmp_path: Path) -> None:
+    """A database from before the CDR columns (BYE-ended legs stored with sip_code NULL) opened now."""
+    old = await Store.open(tmp_path, migrations=BEFORE_CDR_COLUMNS)
     await old.close()
     db = sqlite3.connect(tmp_path / DB_FILENAME)
     db.executemany(
@@ -107,7 +109,7 @@ async def test_migration_2_adds_the_columns_and_backfills_answered_codes(tmp_pat
     db.commit()
     db.close()
     async with _opened(tmp_path) as s:
-        assert s.schema_version == MIGRATIONS[-1].version == 2
+        assert s.schema_version == MIGRATIONS[-1].version >= CDR_COLUMNS_MIGRATION
         rows = {c.call_id: c for c in await s.query_cdrs()}
     assert (rows["answered"].sip_code, rows["busy"].sip_code) == (200, 486)
     assert rows["answered"].hangup_side is None  # not guessed for old rows
@@ -215,8 +217,9 @@ def test_missing_database_names_the_path(tmp_path: Path) -> None:
 
 
 async def test_a_database_not_migrated_yet_is_refused(tmp_path: Path) -> None:
-    old = await Store.open(tmp_path, migrations=MIGRATIONS[:1])
+    old = await Store.open(tmp_path, migrations=BEFORE_CDR_COLUMNS)
     await old.close()
     status, _, err = _run("--data-dir", str(tmp_path))
     assert status == 1 and err.count("\n") == 1
-    assert "schema version 1, expected 2 (older: start the server once to migrate it)" in err
+    latest = MIGRATIONS[-1].version
+    assert f"schema version {CDR_COLUMNS_MIGRATION - 1}, expected {latest} (older: start the server once to migrate it)" in err
