@@ -98,7 +98,7 @@ class Clock:
 @pytest.fixture
 async def fetcher():
     clock = Clock()
-    f = PromptFetcher(timeout=0.5, clock=clock)
+    f = PromptFetcher(timeout=5.0, clock=clock)  # local answers; only test_timeout shortens it
     f.test_clock = clock  # type: ignore[attr-defined]
     yield f
     await f.close()
@@ -183,6 +183,7 @@ async def test_g729_leg_prefers_g729_and_falls_back_to_g711_when_negotiated(serv
 
 
 async def test_timeout(server, fetcher) -> None:
+    fetcher.timeout = 0.5  # /slow.au never answers: the timeout is certain to fire
     with pytest.raises(PromptTimeout) as info:
         await fetcher.fetch(server.base + "/slow", PCMU_LEG)
     assert info.value.url == server.base + "/slow.au"
