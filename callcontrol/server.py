@@ -28,7 +28,7 @@ from callcontrol.config import (Config, ConfigError, HostPort, describe_changes,
                                 restart_changes, ssl_reason)
 from callcontrol.directory.service import Directory, DirectoryChange
 from callcontrol.model.calls import CallRegistry
-from callcontrol.ops import control
+from callcontrol.ops import control, sd_notify
 from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
@@ -475,6 +475,7 @@ async def run_server(config: Config, *, reload_config: Callable[[], Config] | No
         sys.stdout.write(line + "\n")
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    sd_notify.notify("READY=1", f"STATUS=ready: {'; '.join(server.listeners)}")
     drain: asyncio.Task[None] | None = None
     while True:
         command = await commands.get()
@@ -486,8 +487,10 @@ async def run_server(config: Config, *, reload_config: Callable[[], Config] | No
         if command == "reload":
             await server.reload()
         elif command == "drain" and drain is None:
+            sd_notify.notify("STATUS=draining: no new calls, exiting after the last one")
             drain = asyncio.create_task(server.drain(server.config.server.drain_limit))
             drain.add_done_callback(lambda _task: commands.put_nowait("drained"))
+    sd_notify.notify("STOPPING=1", "STATUS=stopping")
     if drain is not None and not drain.done():
         drain.cancel()
     await server.stop()
