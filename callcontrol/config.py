@@ -23,6 +23,7 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import ssl
 import tempfile
 import tomllib
@@ -324,6 +325,9 @@ class ServerSection(_Section):
                                 "ends them and exits", reload=True, gt=0)
 
 
+_WILDCARDS = ("0.0.0.0", "::", "")
+
+
 class Config(_Section):
     """The whole configuration; ``cfg.sip.listen``, ``cfg.ws.listen.port``, ..."""
 
@@ -337,6 +341,21 @@ class Config(_Section):
     ivr: IvrSection = Field(default_factory=IvrSection)
     server: ServerSection = Field(default_factory=ServerSection)
     dns: DnsSection = Field(default_factory=DnsSection)
+
+    @model_validator(mode="after")
+    def _media_address_known(self) -> Config:
+        # RTP binds and is advertised in SDP at media.host, by default the first SIP listener's
+        # host; a wildcard there would silently advertise 127.0.0.1 and calls would have no audio.
+        first = self.sip.listen[0].host
+        if self.media.host in _WILDCARDS:
+            raise PydanticCustomError("config", "media.host: expected the address phones send RTP to, "
+                                      "got the wildcard {host} (in SDP it means hold)", {"host": self.media.host})
+        if self.media.anchor and self.media.host is None and first in _WILDCARDS:
+            raise PydanticCustomError(
+                "config", "media.host must be set when the first sip.listen address is a wildcard "
+                "({listen}) and media.anchor is on: it is the RTP address put in SDP",
+                {"listen": str(self.sip.listen[0]), "origin_key": "sip.listen"})
+        return self
 
 
 # --------------------------------------------------------------------------- keys and reload
@@ -419,8 +438,9 @@ class Override:
 
 
 def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None = None,
-                overrides: Iterable[Override] = (), check_files: bool = True) -> Config:
-    """Defaults < file < environment < overrides, validated; paths checked unless ``check_files`` is off.
+                overrides: Iterable[Override] = (), check_host: bool = True) -> Config:
+    """Defaults < file < environment < overrides, validated; then, unless ``check_host`` is off,
+    checked against this machine: the paths (``check_paths``) and the RTP address.
 
     ``path`` None: ``$CALLCONTROL_CONFIG`` if set, else no file. Raises ConfigError (one line)."""
     environ = os.environ if environ is None else environ
@@ -450,8 +470,9 @@ def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None =
         cfg = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, origins, default_origin)) from None
-    if check_files:
+    if check_host:
         check_paths(cfg)
+        check_media_host(cfg)
     return cfg
 
 
@@ -506,7 +527,8 @@ def _one_line(exc: ValidationError, origins: Mapping[str, str], default_origin: 
     first = errors[0]
     loc = [str(p) for p in first["loc"]]
     key = ".".join(loc[:2]) + "".join(f"[{p}]" for p in loc[2:])
-    origin = origins.get(".".join(loc[:2])) or origins.get(loc[0] if loc else "")
+    origin_key = (first.get("ctx") or {}).get("origin_key")  # a check across sections names its cause
+    origin = origins.get(origin_key or ".".join(loc[:2])) or origins.get(loc[0] if loc else "")
     if origin is None:  # a section's own check, or an unknown section only the environment names
         inside = [o for k, o in origins.items() if loc and k.startswith(loc[0] + ".")]
         origin = inside[-1] if inside else default_origin
@@ -524,7 +546,7 @@ def _one_line(exc: ValidationError, origins: Mapping[str, str], default_origin: 
     else:
         what = first["msg"]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    if kind == "config" and len(loc) == 1:  # a section's own check: the message names its keys
+    if kind == "config" and len(loc) <= 1:  # a section's or the whole's check: the message names the keys
         return f"{origin}: {what}{more}"
     return f"{origin}: {key or 'config'}: {what}{more}"
 
@@ -581,6 +603,21 @@ def check_paths(cfg: Config) -> None:
         check_certificate("ws.certfile", cfg.ws.certfile, cfg.ws.keyfile)
     if cfg.sip.tls_cert is not None:
         check_certificate("sip.tls_cert", cfg.sip.tls_cert, cfg.sip.tls_key)
+
+
+def check_media_host(cfg: Config) -> None:
+    """media.host must be an address of this machine: RTP sockets are opened per call, so a
+    wrong one would otherwise show as calls failing, not as a start-up error."""
+    host = cfg.media.host
+    if host is None or not cfg.media.anchor:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"media.host {host}: not an address of this machine ({reason})") from None
 
 
 def ssl_reason(exc: ssl.SSLError) -> str:

@@ -141,3 +141,22 @@ def test_environment_overrides_reach_the_server(tmp_path) -> None:
                                   f"HTTP health and metrics on http://127.0.0.1:{http}/"]
     finally:
         assert proc.stop() == 0, proc.stderr_text()
+
+
+def test_first_start_on_a_public_address(tmp_path) -> None:
+    # docs/operations.md, "First start on a public address": a real login in an empty store
+    # (no demo directory), then the server binds 0.0.0.0.
+    data = tmp_path / "data"
+    added = subprocess.run(["callcontrol", "directory", "add", "admin", "--login", "ops", "--password-stdin",
+                            "--no-demo", "--data-dir", str(data)], input="a-long-secret-1\n", check=False,
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert added.returncode == 0, added
+    sip, ws, http = free_port(), free_port(), free_port()
+    proc = start(["callcontrol", "serve", "--data-dir", str(data)], env={
+        "CALLCONTROL_SIP__LISTEN": f"udp:0.0.0.0:{sip}", "CALLCONTROL_MEDIA__HOST": "127.0.0.1",
+        "CALLCONTROL_WS__LISTEN": f"0.0.0.0:{ws}", "CALLCONTROL_HTTP__LISTEN": f"0.0.0.0:{http}"})
+    try:
+        assert proc.lines[:3] == [f"SIP UDP listening on 0.0.0.0:{sip}", f"WebSocket API on ws://0.0.0.0:{ws}/ws",
+                                  f"HTTP health and metrics on http://0.0.0.0:{http}/"]
+    finally:
+        assert proc.stop() == 0, proc.stderr_text()
