@@ -100,8 +100,9 @@ def _overrides(args: argparse.Namespace) -> list[Override]:
                     raise ConfigError(f"--sip-listen: sip.listen: {exc}") from None
                 listens += [str(SipListen("udp", *hostport)), str(SipListen("tcp", *hostport))]
         out.append(Override("sip.listen", listens, "--sip-listen"))
-    for flag, key in (("ws_listen", "ws.listen"), ("http_listen", "http.listen"), ("data_dir", "store.data_dir"),
-                      ("rtp_ports", "media.rtp_ports"), ("trunk", "trunk.uri"), ("log_level", "log.level")):
+    for flag, key in (("ws_listen", "ws.listen"), ("http_listen", "http.listen"),
+                      ("data_dir", "store.data_dir"), ("rtp_ports", "media.rtp_ports"),
+                      ("trunk", "trunk.uri"), ("log_level", "log.level")):
         value = getattr(args, flag)
         if value is not None:
             out.append(Override(key, value, "--" + flag.replace("_", "-")))

@@ -186,8 +186,10 @@ def _parsed(annotation: Any, parse: Callable[[str], Any], expected: str, *, empt
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-SipListenValue = _parsed(SipListen, SipListen.parse, 'a string "udp|tcp|tls:HOST:PORT"', instances=(SipListen,))
-HostPortValue = _parsed(HostPort, lambda t: parse_hostport(t, ""), 'a string "HOST:PORT"', instances=(HostPort,))
+SipListenValue = _parsed(SipListen, SipListen.parse, 'a string "udp|tcp|tls:HOST:PORT"',
+                         instances=(SipListen,))
+HostPortValue = _parsed(HostPort, lambda t: parse_hostport(t, ""), 'a string "HOST:PORT"',
+                        instances=(HostPort,))
 PortRangeValue = _parsed(PortRange, parse_port_range, 'a string "LOW-HIGH"', instances=(PortRange,))
 NetworkValue = _parsed(Network, _parse_network, 'a string "ADDRESS[/PREFIX]"',
                        instances=(ipaddress.IPv4Network, ipaddress.IPv6Network))
@@ -252,7 +254,8 @@ class SipSection(_Section):
         if self.tls_key is not None and self.tls_cert is None:
             raise PydanticCustomError("config", "sip.tls_key is set but sip.tls_cert is not", {})
         if self.session_expires < self.min_se:
-            raise PydanticCustomError("config", "sip.session_expires ({a}) must not be below sip.min_se ({b})",
+            raise PydanticCustomError("config",
+                                      "sip.session_expires ({a}) must not be below sip.min_se ({b})",
                                       {"a": self.session_expires, "b": self.min_se})
         if self.t2 < self.t1:
             raise PydanticCustomError("config", "sip.t2 ({a}) must not be below sip.t1 ({b})",
@@ -349,7 +352,8 @@ class Config(_Section):
         first = self.sip.listen[0].host
         if self.media.host in _WILDCARDS:
             raise PydanticCustomError("config", "media.host: expected the address phones send RTP to, "
-                                      "got the wildcard {host} (in SDP it means hold)", {"host": self.media.host})
+                                      "got the wildcard {host} (in SDP it means hold)",
+                                      {"host": self.media.host})
         if self.media.anchor and self.media.host is None and first in _WILDCARDS:
             raise PydanticCustomError(
                 "config", "media.host must be set when the first sip.listen address is a wildcard "
@@ -669,4 +673,5 @@ def _check_writable_dir(key: str, path: Path) -> None:
     except OSError as exc:
         if target is path:
             raise ConfigError(f"{key} {path}: directory not writable ({exc.strerror})") from None
-        raise ConfigError(f"{key} {path}: cannot be created, {target} is not writable ({exc.strerror})") from None
+        raise ConfigError(f"{key} {path}: cannot be created, {target} is not writable "
+                          f"({exc.strerror})") from None

@@ -62,7 +62,8 @@ class Server:
         flags) on SIGHUP; None: a reload re-reads only the directory."""
         self.config = config
         self._reload_config = reload_config
-        self.ua = UserAgent(timers=TimerConfig(config.sip.t1, config.sip.t2, config.sip.t4), on_request=self._on_request)
+        self.ua = UserAgent(timers=TimerConfig(config.sip.t1, config.sip.t2, config.sip.t4),
+                            on_request=self._on_request)
         self.started_at = time.time()
         self._http_runner: web.AppRunner | None = None
         self.listeners: list[str] = []

@@ -3,7 +3,7 @@
 A :class:`~callcontrol.b2b.call.B2bCall` gets one :class:`CallContext` (shared by every
 call): the UA to send with, the settings, the counters, the clocks and where a REFER
 goes. Nothing in it points back at the calls, so a finished call is referenced by
-nobody (docs/architecture.md, "Objects that do not point back up").
+nobody (docs/architecture.md, "Timers and references").
 """
 from __future__ import annotations
 

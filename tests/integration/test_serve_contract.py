@@ -84,12 +84,14 @@ def test_missing_data_dir_parent_names_the_path(tmp_path) -> None:
     args = _free_listeners(tmp_path)
     args[-1] = str(tmp_path / "nope" / "data")
     line = _one_line_failure(_serve(["serve", *args]), 2)
-    assert line == f"callcontrol: store.data_dir {tmp_path}/nope/data: parent directory {tmp_path}/nope does not exist"
+    assert line == (f"callcontrol: store.data_dir {tmp_path}/nope/data: "
+                    f"parent directory {tmp_path}/nope does not exist")
 
 
 def test_bad_trunk_flag_is_a_start_up_error(tmp_path) -> None:
     line = _one_line_failure(_serve(["serve", "--trunk", "not a uri", *_free_listeners(tmp_path)]), 2)
-    assert line.startswith('callcontrol: --trunk: trunk.uri: expected a sip: URI ("sip:HOST[:PORT]"), got "not a uri"')
+    assert line.startswith('callcontrol: --trunk: trunk.uri: expected a sip: URI ("sip:HOST[:PORT]"), '
+                           'got "not a uri"')
 
 
 def test_bad_environment_variable_names_it(tmp_path) -> None:
@@ -110,7 +112,8 @@ def test_taken_port_names_the_listener(tmp_path, listener: str, kind: int, flag:
             taken.listen()
         port = taken.getsockname()[1]
         args = _free_listeners(tmp_path)
-        args[args.index(flag) + 1] = (f"udp:127.0.0.1:{port}" if flag == "--sip-listen" else f"127.0.0.1:{port}")
+        address = f"127.0.0.1:{port}"
+        args[args.index(flag) + 1] = f"udp:{address}" if flag == "--sip-listen" else address
         line = _one_line_failure(_serve(["serve", *args]), 1)
     assert line == f"callcontrol: cannot start: {listener} listener 127.0.0.1:{port}: address already in use"
 
@@ -128,16 +131,19 @@ def test_check_config_validates_without_starting(tmp_path) -> None:
     config.write_text('[sip]\nlistn = []\n')
     out = _serve(["check-config", "--config", str(config)])
     assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr.startswith(f"callcontrol: {config}: sip.listn: unknown key") and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"callcontrol: {config}: sip.listn: unknown key")
+    assert out.stderr.count("\n") == 1
 
 
 def test_environment_overrides_reach_the_server(tmp_path) -> None:
     ws, http, sip = free_port(), free_port(), free_port()
     proc = start(["callcontrol", "serve"], env={
         "CALLCONTROL_SIP__LISTEN": f"udp:127.0.0.1:{sip}", "CALLCONTROL_WS__LISTEN": f"127.0.0.1:{ws}",
-        "CALLCONTROL_HTTP__LISTEN": f"127.0.0.1:{http}", "CALLCONTROL_STORE__DATA_DIR": str(tmp_path / "data")})
+        "CALLCONTROL_HTTP__LISTEN": f"127.0.0.1:{http}",
+        "CALLCONTROL_STORE__DATA_DIR": str(tmp_path / "data")})
     try:
-        assert proc.lines[:3] == [f"SIP UDP listening on 127.0.0.1:{sip}", f"WebSocket API on ws://127.0.0.1:{ws}/ws",
+        assert proc.lines[:3] == [f"SIP UDP listening on 127.0.0.1:{sip}",
+                                  f"WebSocket API on ws://127.0.0.1:{ws}/ws",
                                   f"HTTP health and metrics on http://127.0.0.1:{http}/"]
     finally:
         assert proc.stop() == 0, proc.stderr_text()
@@ -156,7 +162,8 @@ def test_first_start_on_a_public_address(tmp_path) -> None:
         "CALLCONTROL_SIP__LISTEN": f"udp:0.0.0.0:{sip}", "CALLCONTROL_MEDIA__HOST": "127.0.0.1",
         "CALLCONTROL_WS__LISTEN": f"0.0.0.0:{ws}", "CALLCONTROL_HTTP__LISTEN": f"0.0.0.0:{http}"})
     try:
-        assert proc.lines[:3] == [f"SIP UDP listening on 0.0.0.0:{sip}", f"WebSocket API on ws://0.0.0.0:{ws}/ws",
+        assert proc.lines[:3] == [f"SIP UDP listening on 0.0.0.0:{sip}",
+                                  f"WebSocket API on ws://0.0.0.0:{ws}/ws",
                                   f"HTTP health and metrics on http://0.0.0.0:{http}/"]
     finally:
         assert proc.stop() == 0, proc.stderr_text()

@@ -25,8 +25,9 @@ def test_ready_after_listeners_and_stopping_on_sigterm(tmp_path, namespace: str)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
         systemd.bind(bind_to)
         systemd.settimeout(15)
-        proc = start(["callcontrol", "serve", "--sip-listen", f"127.0.0.1:{sip}", "--ws-listen", f"127.0.0.1:{ws}",
-                      "--http-listen", f"127.0.0.1:{http}", "--data-dir", str(tmp_path / "data")],
+        proc = start(["callcontrol", "serve", "--sip-listen", f"127.0.0.1:{sip}",
+                      "--ws-listen", f"127.0.0.1:{ws}", "--http-listen", f"127.0.0.1:{http}",
+                      "--data-dir", str(tmp_path / "data")],
                      env={"NOTIFY_SOCKET": env_value})
         try:
             ready = systemd.recv(65536).decode().split("\n")

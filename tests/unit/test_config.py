@@ -1,6 +1,8 @@
-"""The config model: every mistake an operator makes is one line naming where, which key, what was expected."""
+"""The config model: every mistake an operator makes is one line naming where, which key, what
+was expected."""
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import re
 import subprocess
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from callcontrol.__main__ import main
+from callcontrol.__main__ import _build_parser, main
 from callcontrol.config import (
     RELOADABLE_KEYS,
     Config,
@@ -66,7 +68,8 @@ def test_defaults_need_no_file() -> None:
 def make_cert(directory: Path, name: str = "cert") -> tuple[Path, Path]:
     """A self-signed certificate and its key (openssl, as an operator would make one)."""
     cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes",
                     "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost", "-days", "2"],
                    check=True, capture_output=True, timeout=30)
     return cert, key
@@ -190,13 +193,15 @@ def test_t1_fast_is_a_type_error_not_a_traceback(tmp_path: Path) -> None:
     ("[sip]\nt1 = -1", "sip.t1: expected a value greater than 0, got -1"),
     ('[sip]\nlisten = "udp:127.0.0.1:5060"', 'sip.listen: expected a list, got "udp:127.0.0.1:5060"'),
     ("[sip]\nlisten = []", "sip.listen: expected at least 1 item(s), got none"),
-    ('[sip]\nlisten = ["sctp:1.2.3.4:5060"]', 'sip.listen[0]: expected "udp|tcp|tls:HOST:PORT", got "sctp:1.2.3.4:5060"'),
+    ('[sip]\nlisten = ["sctp:1.2.3.4:5060"]',
+     'sip.listen[0]: expected "udp|tcp|tls:HOST:PORT", got "sctp:1.2.3.4:5060"'),
     ('[sip]\nlisten = ["udp:1.2.3.4"]', 'sip.listen[0]: expected "HOST:PORT", got "1.2.3.4"'),
     ("[sip]\nlisten = [5060]", 'sip.listen[0]: expected a string "udp|tcp|tls:HOST:PORT", got 5060'),
     ('[sip]\ntrusted = ["10.0.0.300/8"]', 'sip.trusted[0]: expected an address or network ("10.0.0.0/8"), '
                                          'got "10.0.0.300/8"'),
     ('[sip]\nrealm = ""', 'sip.realm: expected a non-empty string, got ""'),
-    ("[sip]\nsession_expires = 60\nmin_se = 90", "sip.session_expires (60) must not be below sip.min_se (90)"),
+    ("[sip]\nsession_expires = 60\nmin_se = 90",
+     "sip.session_expires (60) must not be below sip.min_se (90)"),
     ("[sip]\nt1 = 5\nt2 = 4", "sip.t2 (4.0) must not be below sip.t1 (5.0)"),
     ('[ws]\nlisten = "8445"', 'ws.listen: expected "HOST:PORT", got "8445"'),
     ('[ws]\nlisten = "127.0.0.1:99999"', 'ws.listen: expected "HOST:PORT", got "127.0.0.1:99999"'),
@@ -207,8 +212,10 @@ def test_t1_fast_is_a_type_error_not_a_traceback(tmp_path: Path) -> None:
     ('[media]\nrtp_timeout = 0', "media.rtp_timeout: expected a value greater than 0, got 0"),
     ('[media]\nrtp_timeout = "soon"', 'media.rtp_timeout: expected a number, got "soon"'),
     ('[log]\nlevel = "LOUD"', 'log.level: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got "LOUD"'),
-    ('[ivr]\nfallback_url = "ftp://x/y"', 'ivr.fallback_url: expected an http:// or https:// URL, got "ftp://x/y"'),
-    ('[ivr]\nfallback_seconds = -1', "ivr.fallback_seconds: expected a value greater than or equal to 0, got -1"),
+    ('[ivr]\nfallback_url = "ftp://x/y"',
+     'ivr.fallback_url: expected an http:// or https:// URL, got "ftp://x/y"'),
+    ('[ivr]\nfallback_seconds = -1',
+     "ivr.fallback_seconds: expected a value greater than or equal to 0, got -1"),
     ('[ws]\nkeyfile = "/k.pem"', "ws.keyfile is set but ws.certfile is not"),
     ('[sip]\nlisten = ["tls:127.0.0.1:5061"]', "sip.listen tls:127.0.0.1:5061 needs sip.tls_cert (and sip.tls_key)"),
     ('[sip]\ntls_key = "/k.pem"', "sip.tls_key is set but sip.tls_cert is not"),
@@ -237,7 +244,8 @@ def test_trunk_uri_is_parsed_at_load(tmp_path: Path, uri: str) -> None:
     assert "trunk.uri: expected " in error_of(tmp_path, f'[trunk]\nuri = "{uri}"\n')
 
 
-@pytest.mark.parametrize("uri", ["sip:127.0.0.1:5090", "sips:trunk.example.net", "sip:[::1]:5060;transport=tcp",
+@pytest.mark.parametrize("uri", ["sip:127.0.0.1:5090", "sips:trunk.example.net",
+                                 "sip:[::1]:5060;transport=tcp",
                                  "sip:gw@10.0.0.1"])
 def test_good_trunk_uris_load(tmp_path: Path, uri: str) -> None:
     assert load_toml(tmp_path, f'[trunk]\nuri = "{uri}"\n').trunk.uri == uri
@@ -249,7 +257,8 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
 
 
 def test_missing_config_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=re.escape(f"cannot read config {tmp_path / 'nope.toml'}: No such file")):
+    expected = f"cannot read config {tmp_path / 'nope.toml'}: No such file"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         load_config(tmp_path / "nope.toml", environ={})
 
 
@@ -257,7 +266,8 @@ def test_wildcard_sip_listener_needs_media_host(tmp_path: Path) -> None:
     assert error_of(tmp_path, '[sip]\nlisten = ["udp:0.0.0.0:5060"]\n').endswith(
         ": media.host must be set when the first sip.listen address is a wildcard (udp:0.0.0.0:5060) and "
         "media.anchor is on: it is the RTP address put in SDP")
-    assert load_toml(tmp_path, '[sip]\nlisten = ["udp:0.0.0.0:5060"]\n[media]\nanchor = false\n').media.host is None
+    unanchored = load_toml(tmp_path, '[sip]\nlisten = ["udp:0.0.0.0:5060"]\n[media]\nanchor = false\n')
+    assert unanchored.media.host is None
     cfg = load_toml(tmp_path, '[sip]\nlisten = ["udp:0.0.0.0:5060"]\n[media]\nhost = "127.0.0.1"\n')
     assert cfg.media.host == "127.0.0.1"
     with pytest.raises(ConfigError, match="^environment CALLCONTROL_SIP__LISTEN: media.host must be set"):
@@ -267,7 +277,8 @@ def test_wildcard_sip_listener_needs_media_host(tmp_path: Path) -> None:
 
 def test_media_host_wildcard_is_refused(tmp_path: Path) -> None:
     assert error_of(tmp_path, '[media]\nhost = "0.0.0.0"\n').endswith(
-        ": media.host: expected the address phones send RTP to, got the wildcard 0.0.0.0 (in SDP it means hold)")
+        ": media.host: expected the address phones send RTP to, got the wildcard 0.0.0.0 "
+        "(in SDP it means hold)")
 
 
 def test_media_host_must_be_an_address_of_this_machine(tmp_path: Path) -> None:
@@ -286,7 +297,8 @@ def test_missing_certificate_names_key_and_path(tmp_path: Path) -> None:
 
 def test_missing_key_file_names_key_and_path(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("x")
-    assert error_of(tmp_path, f'[ws]\ncertfile = "{tmp_path}/cert.pem"\nkeyfile = "{tmp_path}/key.pem"\n') == (
+    toml = f'[ws]\ncertfile = "{tmp_path}/cert.pem"\nkeyfile = "{tmp_path}/key.pem"\n'
+    assert error_of(tmp_path, toml) == (
         f"ws.keyfile {tmp_path}/key.pem: no such file")
 
 
@@ -294,7 +306,8 @@ def test_certificate_and_key_that_do_not_match(tmp_path: Path) -> None:
     cert, _ = make_cert(tmp_path, "a")
     _, other_key = make_cert(tmp_path, "b")
     assert error_of(tmp_path, f'[ws]\ncertfile = "{cert}"\nkeyfile = "{other_key}"\n') == (
-        f"ws.certfile {cert} with key {other_key}: not a usable PEM certificate and key (KEY_VALUES_MISMATCH)")
+        f"ws.certfile {cert} with key {other_key}: not a usable PEM certificate and key "
+        "(KEY_VALUES_MISMATCH)")
 
 
 def test_certificate_that_is_not_pem(tmp_path: Path) -> None:
@@ -322,7 +335,8 @@ def test_data_dir_that_cannot_be_created() -> None:
     # sysfs refuses new files even to root (the tests run as root in CI: chmod would not do).
     with pytest.raises(ConfigError) as info:
         load_config(None, environ={"CALLCONTROL_STORE__DATA_DIR": "/sys/callcontrol-data"})
-    assert str(info.value).startswith("store.data_dir /sys/callcontrol-data: cannot be created, /sys is not writable")
+    assert str(info.value).startswith(
+        "store.data_dir /sys/callcontrol-data: cannot be created, /sys is not writable")
 
 
 def test_existing_unwritable_data_dir() -> None:
@@ -372,10 +386,13 @@ def test_environment_names_the_config_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "expected"), [
-    ({"CALLCONTROL_SIP__T1": "fast"}, 'environment CALLCONTROL_SIP__T1: sip.t1: expected a number, got "fast"'),
-    ({"CALLCONTROL_SIP__LISTN": "x"}, "environment CALLCONTROL_SIP__LISTN: sip.listn: unknown key (did you mean"),
+    ({"CALLCONTROL_SIP__T1": "fast"},
+     'environment CALLCONTROL_SIP__T1: sip.t1: expected a number, got "fast"'),
+    ({"CALLCONTROL_SIP__LISTN": "x"},
+     "environment CALLCONTROL_SIP__LISTN: sip.listn: unknown key (did you mean"),
     ({"CALLCONTROL_SIPP__T1": "1"}, "environment CALLCONTROL_SIPP__T1: sipp: unknown section"),
-    ({"CALLCONTROL_TRUNK__URI": "not a uri"}, "environment CALLCONTROL_TRUNK__URI: trunk.uri: expected a sip: URI"),
+    ({"CALLCONTROL_TRUNK__URI": "not a uri"},
+     "environment CALLCONTROL_TRUNK__URI: trunk.uri: expected a sip: URI"),
     ({"CALLCONTROL_SIP__SESSION_EXPIRES": "60"},
      "environment CALLCONTROL_SIP__SESSION_EXPIRES: sip.session_expires (60) must not be below"),
 ])
@@ -464,7 +481,8 @@ def test_check_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_check_config_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "--sip-listen", "127.0.0.1:nope"]) == 2
-    assert capsys.readouterr().err == 'callcontrol: --sip-listen: sip.listen: expected "HOST:PORT", got "127.0.0.1:nope"\n'
+    assert capsys.readouterr().err == (
+        'callcontrol: --sip-listen: sip.listen: expected "HOST:PORT", got "127.0.0.1:nope"\n')
     assert main(["check-config", "--trunk", "not a uri"]) == 2
     assert capsys.readouterr().err.startswith("callcontrol: --trunk: trunk.uri: expected a sip: URI")
     assert main(["check-config", "--sip-listen", "127.0.0.1:5999", "--sip-listen", "tls:127.0.0.1:5998"]) == 2
@@ -476,22 +494,38 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert re.fullmatch(r"callcontrol (\d+\.\d+\.\d+\S*|unknown \(not installed\))\n", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"callcontrol (\d+\.\d+\.\d+\S*|unknown \(not installed\))\n", out)
 
 
 MARKUP = re.compile(r"``|:(class|func|meth|mod|attr):|\.\. [a-z]+::|`[^`]+`_")
 
 
-@pytest.mark.parametrize("argv", [[], ["serve"], ["check-config"], ["directory"], ["directory", "list"],
-                                  ["directory", "add"], ["directory", "add", "account"], ["api-schema"]])
-def test_help_has_no_markup_and_serve_shows_defaults(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+Parsers = list[tuple[tuple[str, ...], argparse.ArgumentParser]]
+
+
+def all_parsers(parser: argparse.ArgumentParser, prog: tuple[str, ...] = ()) -> Parsers:
+    out = [(prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += all_parsers(sub, (*prog, name))
+    return out
+
+
+def test_no_help_has_markup() -> None:
+    parsers = all_parsers(_build_parser())
+    assert len(parsers) > 10
+    for prog, parser in parsers:
+        text = parser.format_help()
+        assert not MARKUP.search(text), f"callcontrol {' '.join(prog)} --help: {MARKUP.search(text)}"
+
+
+@pytest.mark.parametrize("argv", [["serve"], ["check-config"]])
+def test_serve_help_shows_defaults(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([*argv, "--help"])
-    text = capsys.readouterr().out
-    assert text.startswith("usage: callcontrol")
-    assert not MARKUP.search(text), text
-    if argv in (["serve"], ["check-config"]):
-        flat = " ".join(text.split())
-        for default in ("udp:127.0.0.1:5060 tcp:127.0.0.1:5060", "127.0.0.1:8445", "127.0.0.1:8446",
-                        "./callcontrol-data", "20000-29999", "INFO"):
-            assert f"default: {default}" in flat
+    flat = " ".join(capsys.readouterr().out.split())
+    for default in ("udp:127.0.0.1:5060 tcp:127.0.0.1:5060", "127.0.0.1:8445", "127.0.0.1:8446",
+                    "./callcontrol-data", "20000-29999", "INFO"):
+        assert f"default: {default}" in flat

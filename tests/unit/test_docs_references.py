@@ -35,8 +35,10 @@ def cites(pattern: str) -> list[tuple[str, re.Match[str]]]:
 
 
 def headings(doc: str) -> set[str]:
-    return {words(line) for line in (ROOT / "docs" / doc).read_text().splitlines()
-            if line.startswith("#")}
+    """The page's headings and its bold paragraph labels (**Hold outcome** ...)."""
+    text = (ROOT / "docs" / doc).read_text()
+    return ({words(line) for line in text.splitlines() if line.startswith("#")}
+            | {words(label) for label in re.findall(r"\*\*([^*]+)\*\*", text)})
 
 
 def words(text: str) -> str:
