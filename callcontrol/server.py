@@ -23,7 +23,7 @@ from callcontrol.access.sip_auth import RequestAuthenticator
 from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
-from callcontrol.b2b.routing import Route, route
+from callcontrol.b2b.routing import Route, Via, route
 from callcontrol.config import (Config, ConfigError, HostPort, describe_changes, reloadable_changes,
                                 restart_changes, ssl_reason)
 from callcontrol.directory.service import Directory, DirectoryChange
@@ -264,11 +264,11 @@ class Server:
         host = self.config.sip.listen[0].host if self.config.sip.listen else "127.0.0.1"
         return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
-    def _route(self, number: str | None) -> Route:
+    def _route(self, number: str | None, via: Via | None = None) -> Route:
         assert self.directory is not None
         registrar = self.registrar
         return route(number, directory=self.directory, contacts=registrar.contacts if registrar else None,
-                     trunk_uri=self.config.trunk.uri)
+                     trunk_uri=self.config.trunk.uri, dialplan=self.directory.dialplan, via=via)
 
     async def _start_http(self) -> None:
         app = web.Application()

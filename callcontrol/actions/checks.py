@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from callcontrol.actions.errors import InvalidArgument, LegNotFound, Unavailable, WrongState
 from callcontrol.b2b import reinvite as own_requests
 from callcontrol.b2b.anchor import MediaAnchor
-from callcontrol.b2b.routing import Route, RouteKind
+from callcontrol.b2b.routing import RINGING_KINDS, Route, RouteKind
 from callcontrol.b2b.sides import Side
 from callcontrol.model.callinfo import CallState, Party
 from callcontrol.model.calls import Leg
@@ -40,6 +40,9 @@ def route_to(b2b: B2bua, number: str, argument: str) -> Route:
         raise InvalidArgument(argument, f"{number}: {route.status} {route.reason}")
     if route.kind is RouteKind.IVR:
         raise InvalidArgument(argument, f"{number} is an IVR access number")
+    if route.kind not in RINGING_KINDS:
+        # A menu, a queue, sys:echo: the server answers those itself, for dialled calls only.
+        raise InvalidArgument(argument, f"{number} routes to a {route.kind.value}, which only a dialled call reaches")
     return route
 
 

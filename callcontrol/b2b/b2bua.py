@@ -7,11 +7,16 @@ the call, RTP inactivity check, shutdown); one call's signalling is
 ``reinvite``, ``session_timers``). Flow of one call:
 
 - leg A's INVITE is authorised (digest account or trusted address), routed
-  (``callcontrol.b2b.routing``) and, unless media anchoring is off, given a
+  (``callcontrol.b2b.routing``: accounts, ring groups, hunt lists, forwarding, time
+  rules, ..., docs/pbx.md) and, unless media anchoring is off, given a
   :class:`~callcontrol.b2b.anchor.MediaAnchor`;
-- leg B is one INVITE per target (several registered contacts fork in parallel);
-  1xx are relayed to A (``ringing``, or ``early`` with SDP), the first 2xx answers A
-  and CANCELs the other forks, failures are relayed when every fork failed;
+- leg B is one INVITE per contact of every endpoint of the route's stage (a ring
+  group's members and several registered contacts fork in parallel; a hunt list rings
+  stage after stage, ``callcontrol.b2b.hunt``); 1xx are relayed to A (``ringing``, or
+  ``early`` with SDP), the first 2xx answers A and CANCELs the other forks; when every
+  fork failed the route's failover is routed, or A gets the best failure;
+- a route the server answers itself (an IVR access number, sys:echo) is answered here;
+  a queue is handed to the queue engine (``B2bua.queues``);
 - we ACK B's 2xx ourselves (late offer: once A's ACK brings the answer), and match A's
   ACK through the dialog registered with the UA core;
 - CANCEL from A cancels B; BYE from either side BYEs the other; re-INVITE, UPDATE
@@ -50,11 +55,12 @@ from callcontrol.b2b.context import CallContext, Teardowns
 from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.relay import Inbound
 from callcontrol.b2b.side_machine import SideEvent
-from callcontrol.b2b.routing import Route, RouteKind, dialled_number
+from callcontrol.b2b.routing import RINGING_KINDS, Endpoint, Route, RouteKind, dialled_number
 from callcontrol.b2b.sides import ALLOW, Side, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
 from callcontrol.model.calls import Call, CallRegistry
 from callcontrol.store.sqlite import Cdr
+from ivr.echo import Echo
 from ivr.ports import PortPairAllocator, PortsExhausted
 from ivr.prompts import PromptError
 from sip.dialog import Dialog, new_tag
@@ -77,7 +83,9 @@ class Authorizer(Protocol):
     def check(self, incoming: IncomingRequest, *, proxy: bool) -> Any: ...
 
 
-Router = Callable[[str | None], Route]
+# ``router(number)`` for a dialled number; ``router(target, via)`` for a failover target (how the
+# call got there: the path for loop detection, the forwarders).
+Router = Callable[..., Route]
 CdrSink = Callable[[Cdr], None]
 
 
@@ -97,6 +105,15 @@ class B2buaSettings:
     overload_hold: float = 2.0
     ivr_fallback_url: str | None = None  # prompt for IVR callers when no application listens
     ivr_fallback_seconds: float = 3.0  # otherwise: this long of the bundled music, then BYE
+
+
+class QueueEngine(Protocol):
+    """The seam for call queues (issue 13's queue step, docs/pbx.md "Queues"): a dialled call
+    whose route (or failover) reached a queue number is handed over with leg A unanswered and
+    the call's media open; ``route.pbx`` is the :class:`~callcontrol.pbx.model.CallQueue`,
+    ``route.failover`` its failover, ``route.via`` how the call got there."""
+
+    def take(self, call: B2bCall, route: Route) -> None: ...
 
 
 class Intake(enum.Enum):
@@ -164,6 +181,12 @@ class B2bua:
         self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
         # Whether any API client listens for a routing key (the hub's router); None: assume yes.
         self.app_watching: Callable[[RoutingKey], bool] | None = None
+        # What calls need of routing: a failover target routed, its parties, answering one here.
+        self.ctx.route = lambda target, via: self.router(target, via)
+        self.ctx.party = self.party_for
+        self.ctx.answer_here = self._answer_failover
+        # The call-queue engine (the queue step of issue 13); without one a queue's number is 480.
+        self.queues: QueueEngine | None = None
         registry.on_call_ended = self._call_ended
         if self.settings.media_anchor and allocator is None:
             raise ValueError("media anchoring needs a port allocator")
@@ -332,6 +355,9 @@ class B2bua:
         if route.kind is RouteKind.IVR and self.allocator is None:
             incoming.respond(480, "IVR Not Available")  # the IVR needs the media plane
             return
+        if route.kind not in RINGING_KINDS and route.kind is not RouteKind.IVR and self.allocator is None:
+            incoming.respond(480, "Not Available")  # echo, menus and queues need the media plane
+            return
         caller = self._caller_party(request, who)
         callee = self.party_for(route)
         if route.kind is RouteKind.IVR:
@@ -359,7 +385,8 @@ class B2bua:
         bcall.route = route.kind.value
         leg = call.add_leg(tag=tag, sip_call_id=request.call_id, type="outgoing", caller=caller,
                            callee=callee, transport_id=f"{host}:{port}", now=self.wall())
-        a = UasSide(bcall, leg, call, incoming, local_contact(self.ua, transport, route.number), tag)
+        contact_user = route.number if ":" not in route.number else "b2bua"  # not "sys:echo"
+        a = UasSide(bcall, leg, call, incoming, local_contact(self.ua, transport, contact_user), tag)
         a.session_timer = timer  # starts with our 2xx
         bcall.a = a
         bcall.seat(a)
@@ -372,16 +399,17 @@ class B2bua:
         self.stats.calls += 1
         self.ua.register_dialog(request.call_id, tag, Inbound(a))
         incoming.on_cancel = bcall.a_cancelled
-        if route.kind is RouteKind.IVR:
-            task = asyncio.ensure_future(self._answer_ivr(bcall, route))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if route.kind not in RINGING_KINDS:
+            self._spawn(self._answer_here(bcall, route))
         elif self.settings.media_anchor:
-            task = asyncio.ensure_future(self._start_with_media(bcall, route, callee))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._start_with_media(bcall, route))
         else:
-            outgoing.start_forks(bcall, route.targets, callee)
+            outgoing.ring_route(bcall, route)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def open_media(self) -> MediaAnchor:
         if self.allocator is None:
@@ -404,9 +432,9 @@ class B2bua:
         bcall.media = media
         return media
 
-    async def _start_with_media(self, bcall: B2bCall, route: Route, callee: Party) -> None:
+    async def _start_with_media(self, bcall: B2bCall, route: Route) -> None:
         if await self._media_for(bcall) is not None:
-            outgoing.start_forks(bcall, route.targets, callee)
+            outgoing.ring_route(bcall, route)
 
     def _caller_party(self, request: Request, who: Any) -> Party:
         if who != TRUSTED and getattr(who, "i_account", None) is not None:
@@ -421,26 +449,68 @@ class B2bua:
             user = "anonymous"
         return Party(id=user, display_name=from_na.display_name or None)
 
-    def party_for(self, route: Route) -> Party:
-        """The party a route reaches: a directory account, an IVR access number, or a number."""
-        account = route.account
-        if account is not None:
-            keys = routing_keys(self.directory, i_account=account.i_account)
-            return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
-                         extension_id=account.extension or None, **keys)
+    def party_for(self, route: Route, endpoint: Endpoint | None = None) -> Party:
+        """The party a route reaches (leg A's callee): a directory account, a ring group or hunt
+        list (``huntgroup_id``), an IVR access number, a number a customer owns, or a number;
+        with ``endpoint``, the party one fork calls (an account or a number, ringing on behalf
+        of ``huntgroup_id``). Both list the accounts that forwarded the call (``forwarder_list``)."""
+        if endpoint is not None:
+            return self._party(endpoint.number, endpoint.account, endpoint.huntgroup_id, endpoint.forwarders)
         ivr_an = route.ivr_an
         if ivr_an is not None:
             keys = routing_keys(self.directory, i_ivr_an=ivr_an.i_ivr_an)
-            return Party(id=route.number, access_number=route.number, **keys)
-        return Party(id=route.number)
+            return Party(id=route.number, access_number=route.number, forwarder_list=route.forwarders, **keys)
+        party = self._party(route.number, route.account, route.huntgroup_id, route.forwarders)
+        if route.account is None and route.i_customer is not None and self.directory is not None:
+            keys = routing_keys(self.directory, i_customer=route.i_customer)
+            party.i_customer, party.i_main_office = keys["i_customer"], keys["i_main_office"]
+        return party
 
-    # -- the IVR: calls the server answers itself ----------------------------------------------
-    async def _answer_ivr(self, bcall: B2bCall, route: Route) -> None:
-        """Answer with the server's own SDP and leave the caller to the IVR application."""
-        media = await self._media_for(bcall)
-        if media is None:
+    def _party(self, number: str, account: Any, huntgroup_id: str | None, forwarders: tuple[str, ...]) -> Party:
+        if account is not None:
+            keys = routing_keys(self.directory, i_account=account.i_account)
+            return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
+                         extension_id=account.extension or None, huntgroup_id=huntgroup_id,
+                         forwarder_list=forwarders, **keys)
+        return Party(id=number, huntgroup_id=huntgroup_id, forwarder_list=forwarders)
+
+    # -- calls the server answers itself: the IVR, sys:echo, menus, queues --------------------
+    def _answer_failover(self, bcall: B2bCall, route: Route) -> None:
+        """A failover led a ringing call to a target the server answers (the forks are over)."""
+        self._spawn(self._answer_here(bcall, route))
+
+    async def _answer_here(self, bcall: B2bCall, route: Route) -> None:
+        if route.kind is RouteKind.QUEUE:
+            queues = self.queues
+            if queues is None:
+                bcall.reject(480, "Temporarily Unavailable", reason=f"queue {route.number}: no queue engine")
+                return
+            if bcall.media is None and await self._media_for(bcall) is None:
+                return
+            queues.take(bcall, route)
             return
-        bcall.ivr_an = route.ivr_an
+        if route.kind is RouteKind.MENU:
+            bcall.reject(480, "Temporarily Unavailable", reason=f"menu {route.number}: IVR menus are not served yet")
+            return
+        if not await self._answer(bcall, route):
+            return
+        a = bcall.a
+        assert a is not None
+        if route.kind is RouteKind.ECHO:
+            assert bcall.media is not None
+            Echo(bcall.media.endpoint(a.index))  # held by the endpoint until the media closes
+            return
+        watching = self.app_watching
+        if watching is not None and not watching(("i_ivr_an", route.ivr_an.i_ivr_an)):
+            await self._ivr_fallback(bcall, a)
+
+    async def _answer(self, bcall: B2bCall, route: Route) -> bool:
+        """Answer leg A with the server's own SDP (the call's media, opened now if need be)."""
+        media = bcall.media if bcall.media is not None else await self._media_for(bcall)
+        if media is None or bcall.ending:
+            return False
+        if route.kind is RouteKind.IVR:
+            bcall.ivr_an = route.ivr_an
         a = bcall.a
         assert a is not None and a.dialog is not None
         request = a.incoming.request
@@ -448,7 +518,7 @@ class B2bua:
             body = media.own_answer(0, request.body) if has_sdp(request) else media.own_offer(0)
         except SdpParseError as exc:
             bcall.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
-            return
+            return False
         headers = [("Contact", a.contact), ("Allow", ALLOW), ("Content-Type", SDP)]
         if a.session_timer is not None:
             headers.extend(a.session_timer.response_headers())
@@ -458,9 +528,7 @@ class B2bua:
         bcall.side_step(a, SideEvent.ANSWER)
         self.stats.answered += 1
         bcall.fire(CallEvent.ANSWERED_HERE)
-        watching = self.app_watching
-        if watching is not None and not watching(("i_ivr_an", route.ivr_an.i_ivr_an)):
-            await self._ivr_fallback(bcall, a)
+        return True
 
     async def _ivr_fallback(self, bcall: B2bCall, side: Side) -> None:
         """Nobody drives this IVR: the caller hears the fallback, then the call ends."""

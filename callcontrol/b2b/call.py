@@ -36,6 +36,7 @@ from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.call_machine import LIVE, CallAction, CallEvent, CallPhase
 from callcontrol.b2b.call_machine import step as call_step
 from callcontrol.b2b.context import CallContext
+from callcontrol.b2b.hunt import REASON_NO_ANSWER, Hunt, best_failure
 from callcontrol.b2b.side_machine import HoldRole, SideAction, SideEvent, SideState, leg_state
 from callcontrol.b2b.sides import Side, UacSide, UasSide
 from callcontrol.b2b.timers import RING, SESSION, WATCHDOG, CallTimers
@@ -60,7 +61,6 @@ REASON_CANCELLED = "cancelled"
 REASON_ELSEWHERE = "answered elsewhere"
 REASON_RTP_TIMEOUT = "RTP timeout"
 REASON_SHUTDOWN = "server shutdown"
-REASON_NO_ANSWER = "no answer"
 REASON_NO_ACK = "no ACK"
 REASON_API = "terminated by API"
 REASON_BLIND_TRANSFER = "blind transfer"
@@ -77,7 +77,7 @@ _WATCHDOG = (WATCHDOG, "")
 class B2bCall:
     """One call: its sides, the pair being bridged, its media anchor, phase and timers."""
 
-    __slots__ = ("a", "call", "ctx", "failures", "forks", "held", "ivr_an", "media", "pair", "phase", "route",
+    __slots__ = ("a", "call", "ctx", "forks", "held", "hunt", "ivr_an", "media", "pair", "phase", "route",
                  "sides", "timers", "__weakref__")
 
     def __init__(self, ctx: CallContext, call: Call) -> None:
@@ -89,7 +89,7 @@ class B2bCall:
         self.sides: list[Side] = []  # every side this call owns: hangup ends them all
         self.media: MediaAnchor | None = None
         self.phase = CallPhase.ROUTING
-        self.failures: list[tuple[int, str]] = []  # forks' final errors
+        self.hunt: Hunt | None = None  # what leg B rings, stage by stage, and its failover (dialled calls)
         self.timers = CallTimers()
         self.ivr_an: Any = None  # the IVR access number while in phase IVR
         self.held: tuple[Side, Side] | None = None  # (holder, held) while in phase SERVER_HOLD
@@ -214,6 +214,7 @@ class B2bCall:
                 side.release()
         self.sides.clear()
         self.forks.clear()
+        self.hunt = None
         self.pair = [None, None]
         self.a = None
         self.held = None
@@ -336,18 +337,3 @@ class B2bCall:
         if self.media is None:
             return body
         return self.media.forward(source, body)
-
-
-def best_failure(failures: list[tuple[int, str]]) -> tuple[int, str]:
-    """The answer for A when every fork failed (§16.7 in spirit): a 6xx wins, then 4xx, 5xx."""
-    if not failures:
-        return 480, "Temporarily Unavailable"
-
-    def rank(item: tuple[int, str]) -> tuple[int, int]:
-        status = item[0]
-        klass = status // 100
-        order = {6: 0, 4: 1, 5: 2, 3: 3}.get(klass, 4)
-        # 408/487 say less than a real refusal from another fork.
-        return order, 1 if status in (408, 487) else 0
-
-    return min(failures, key=rank)

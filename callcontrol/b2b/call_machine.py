@@ -10,10 +10,10 @@ place a call's phase changes; what the flags ``ending``, ``winner``, ``ivr`` and
 phase              meaning
 =================  ===================================================================
 ``ROUTING``        leg A's INVITE is accepted; its media is being opened
-``RINGING``        leg B's forks are out; the no-answer watchdog runs
+``RINGING``        leg B's forks are out (stage after stage of a hunt); the no-answer watchdog runs
 ``PLACING``        the server calls leg A itself (originate), then leg B
 ``BRIDGED``        two sides talk through the call's media anchor
-``IVR``            the server answered leg A itself; an IVR application drives it
+``IVR``            the server answered leg A itself (an IVR application drives it, or sys:echo)
 ``SERVER_HOLD``    the server holds one side (music on hold to the other)
 ``TRANSFERRING``   a new leg is being placed for a transferee (blind transfer)
 ``ENDING``         every side is being ended (BYE, CANCEL, an error response)
@@ -88,6 +88,10 @@ CALL_TRANSITIONS: dict[tuple[CallPhase, CallEvent], Step] = {
     (P.ROUTING, E.PLACE): Step(P.PLACING, ()),
     (P.ROUTING, E.ANSWERED_HERE): Step(P.IVR, (_A.ARM_ACK_WATCH,)),
     (P.RINGING, E.FORK_ANSWERED): Step(P.BRIDGED, (_A.ARM_ACK_WATCH,)),  # replaces the ring watch
+    # The next stage of a hunt list, or a failover's route, rings: its own ring watch.
+    (P.RINGING, E.FORKS_SENT): Step(P.RINGING, (_A.ARM_RING_WATCH,)),
+    # A failover to a target the server answers (sys:echo, an IVR): leg A is answered here.
+    (P.RINGING, E.ANSWERED_HERE): Step(P.IVR, (_A.ARM_ACK_WATCH,)),
     (P.RINGING, E.ALL_FORKS_FAILED): Step(P.ENDING, (_A.REJECT_A,)),
     (P.RINGING, E.RING_TIMEOUT): Step(P.ENDING, (_A.END_SIDES,)),  # 480 to leg A, CANCEL the forks
     (P.PLACING, E.CONNECTED): Step(P.BRIDGED, ()),

@@ -11,7 +11,8 @@ the engine knows. The one place the B2BUA makes CDRs (docs/operations.md, "CDRs"
   or the final error that refused the call), ``server`` (the rest: timers, shutdown, console
   commands, transfers, a fork that lost to another).
 - ``route``: the call and leg A of a dialled call: how the number was routed (``account``,
-  ``ivr``, ``trunk``); a leg the server called: the Request-URI of its INVITE.
+  ``ivr``, ``trunk``, ``ring``, ``echo``, ...: the dialled number's route kind); a leg the
+  server called: the Request-URI of its INVITE.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _refusals(bcall: B2bCall | None) -> dict[tuple[int, str], str]:
     """The final errors phones answered this call's INVITEs with, and which side each phone is."""
     if bcall is None:
         return {}
-    out = {failure: "callee" for failure in bcall.failures}  # leg B forks
+    out = {failure: "callee" for failure in (bcall.hunt.refusals if bcall.hunt is not None else ())}  # leg B forks
     for side in bcall.sides:
         if isinstance(side, UacSide) and side.failure is not None:  # calls the server placed
             out.setdefault(side.failure, "caller" if side.caller_side else "callee")

@@ -1,8 +1,12 @@
 """The server's own INVITEs: leg B forks of a dialled call, and calls it places itself.
 
-- forks (``Purpose.FORK``): one INVITE per target of leg A's route. 1xx are relayed to
-  A (``ringing``, or ``early`` with SDP), the first 2xx answers A and CANCELs the other
-  forks, A gets the best failure when every fork failed;
+- forks (``Purpose.FORK``): leg A's route is rung stage by stage (``callcontrol.b2b.hunt``:
+  one stage for an account, a ring group; one per member of a hunt list): one INVITE per
+  contact of every endpoint of the stage, each endpoint for its ring time (then CANCEL:
+  *no answer*). 1xx are relayed to A (``ringing``, or ``early`` with SDP), the first 2xx
+  answers A and CANCELs the other forks; when no fork of a stage is left, the hunt rings
+  the next stage, follows the route's failover (routed through the call's context), or
+  A gets the best failure;
 - placed calls (``Purpose.PLACED``: originate's legs, a transfer target): every contact
   of the target rings at once; the first to answer goes to ``on_answer``, the others are
   cancelled; ``on_fail`` gets the best failure once all failed. Each rings at most
@@ -21,11 +25,12 @@ from collections.abc import Awaitable, Iterable
 
 from callcontrol.b2b import dialog_out, session_timers
 from callcontrol.b2b.anchor import A, B
-from callcontrol.b2b.call import REASON_CANCELLED, REASON_ELSEWHERE, B2bCall, best_failure
+from callcontrol.b2b.call import REASON_CANCELLED, REASON_ELSEWHERE, REASON_NO_ANSWER, B2bCall, best_failure
 from callcontrol.b2b.call_machine import CallEvent, CallPhase
 from callcontrol.b2b.context import CallContext
+from callcontrol.b2b.hunt import Hunt, Next, Step
 from callcontrol.b2b.relay import Inbound
-from callcontrol.b2b.routing import Target
+from callcontrol.b2b.routing import RINGING_KINDS, Route, RouteKind, Stage, Target
 from callcontrol.b2b.side_machine import SideAction, SideEvent, SideState
 from callcontrol.b2b.sides import ALLOW, OnAnswer, OnFail, Purpose, UacSide, UasSide, local_contact
 from callcontrol.b2b.timers import RING
@@ -237,7 +242,8 @@ def _ring_expired(side: UacSide) -> None:
         call.side_step(side, SideEvent.GIVE_UP)
 
 
-def start_forks(call: B2bCall, targets: tuple[Target, ...], callee: Party) -> None:
+def ring_route(call: B2bCall, route: Route) -> None:
+    """Ring leg A's route (a ringing kind): its first stage now, the rest as the hunt says."""
     a = call.a
     assert a is not None
     a_req = a.incoming.request
@@ -248,14 +254,71 @@ def start_forks(call: B2bCall, targets: tuple[Target, ...], callee: Party) -> No
         except SdpParseError as exc:
             call.reject(488, "Not Acceptable Here", reason=f"bad SDP: {exc}")
             return
+    call.hunt = Hunt(route, body)
+    _proceed(call, call.hunt.start())
+
+
+def _proceed(call: B2bCall, step: Next) -> None:
+    """Carry out the hunt's next step."""
+    if step.step is Step.RING:
+        _ring_stage(call, step.stage)
+    elif step.step is Step.FOLLOW:
+        assert step.via is not None
+        _take_route(call, call.ctx.route(step.target, step.via))
+    else:
+        call.fire(CallEvent.ALL_FORKS_FAILED, reason=step.phrase, code=step.status)
+
+
+def _take_route(call: B2bCall, route: Route) -> None:
+    """A failover's route: leg A now calls its party; ring it, answer it here, or refuse."""
+    a = call.a
+    assert a is not None and call.hunt is not None
+    if route.kind is not RouteKind.REJECT:
+        a.leg.callee = call.ctx.party(route, None)  # A's next snapshots say whom it calls now
+    if route.kind in RINGING_KINDS:
+        _proceed(call, call.hunt.follow(route))
+    elif route.kind is RouteKind.REJECT:
+        call.fire(CallEvent.ALL_FORKS_FAILED, reason=route.reason, code=route.status)
+    else:
+        call.ctx.answer_here(call, route)
+
+
+def _ring_stage(call: B2bCall, stage: Stage) -> None:
+    """INVITE every contact of every endpoint of ``stage``; arm each endpoint's ring time."""
+    a = call.a
+    hunt = call.hunt
+    assert a is not None and hunt is not None
+    a_req = a.incoming.request
     mf = a_req.max_forwards
-    for target in targets:
-        fork = _new_uac(call, call.call, B, target, purpose=Purpose.FORK, caller=a.leg.caller, callee=callee,
-                        leg_id=None, from_user=a.leg.caller.id, from_display=a_req.from_.display_name,
-                        body=body, max_forwards=(mf if mf is not None else 70) - 1)
-        call.forks.append(fork)
+    route = hunt.route
+    shared = a.leg.callee  # the route's own party: the callee of an endpoint that adds nothing to it
+    forks: list[UacSide] = []
+    for endpoint in stage:
+        if (endpoint.number == route.number and endpoint.huntgroup_id is None
+                and endpoint.forwarders == route.forwarders):
+            callee = shared
+        else:
+            callee = call.ctx.party(route, endpoint)
+        for target in endpoint.targets:
+            fork = _new_uac(call, call.call, B, target, purpose=Purpose.FORK, caller=a.leg.caller, callee=callee,
+                            leg_id=None, from_user=a.leg.caller.id, from_display=a_req.from_.display_name,
+                            body=hunt.offer, max_forwards=(mf if mf is not None else 70) - 1)
+            call.forks.append(fork)
+            forks.append(fork)
+            if endpoint.ring_time is not None:
+                call.timers.arm((RING, fork.tag), endpoint.ring_time, lambda fork=fork: _fork_rang_out(fork))
+    for fork in forks:
         _send_invite(call, fork)
     call.fire(CallEvent.FORKS_SENT)
+
+
+def _fork_rang_out(side: UacSide) -> None:
+    """A fork rang its endpoint's ring time: CANCEL it; its 487 counts as *no answer*."""
+    call: B2bCall | None = side.call
+    if call is None or call.hunt is None or not side.invite_pending:
+        return
+    call.hunt.gave_up(side.tag)
+    call.side_step(side, SideEvent.GIVE_UP)
 
 
 def cancel_for_restart(call: B2bCall, side: UacSide, headers: tuple[tuple[str, str], ...]) -> None:
@@ -344,6 +407,8 @@ def _refused(call: B2bCall, side: UacSide, resp: Response) -> None:
     if side.state is not SideState.RESTARTING and side.dialog is not None:
         side.dialog.terminate()
     phrase = resp.reason or str(status)
+    if side.purpose is Purpose.FORK and call.hunt is not None and call.hunt.gave_up_on(side.tag):
+        phrase = REASON_NO_ANSWER  # the 487 to our CANCEL after the endpoint's ring time
 
     def actions(action: SideAction) -> None:
         if action is SideAction.REISSUE:
@@ -364,15 +429,19 @@ def _failed(call: B2bCall, side: UacSide, action: SideAction, status: int, phras
         if side.on_fail is not None and not call.ending:
             side.on_fail(side, *best_failure([o.failure for o in group if o.failure is not None]))
         return
-    call.failures.append((status, phrase))
-    _maybe_fail_a(call)
+    if call.hunt is not None:
+        call.hunt.fork_failed(side.tag, status, phrase)
+    _stage_over(call)
 
 
-def _maybe_fail_a(call: B2bCall) -> None:
+def _stage_over(call: B2bCall) -> None:
+    """When no fork is pending any more, the hunt says what comes next."""
     if call.phase is not CallPhase.RINGING or any(f.invite_pending for f in call.forks):
         return
-    status, phrase = best_failure(call.failures)
-    call.fire(CallEvent.ALL_FORKS_FAILED, reason=phrase, code=status)
+    if call.hunt is None:
+        call.fire(CallEvent.ALL_FORKS_FAILED, reason="Temporarily Unavailable", code=480)
+        return
+    _proceed(call, call.hunt.stage_done())
 
 
 def _reissue(call: B2bCall, side: UacSide, drop: tuple[str, ...], add: Iterable[tuple[str, str]]) -> None:
@@ -464,8 +533,9 @@ def _fork_answered(call: B2bCall, side: UacSide, resp: Response) -> None:
             logger.info("call %s: unreadable SDP in 2xx from leg B: %s", call.call.id, exc)
             call.side_step(side, SideEvent.UNWANTED_2XX, reason="bad SDP", code=488,
                            other=lambda action: _unwanted(call, side, action))
-            call.failures.append((488, "Not Acceptable Here"))
-            _maybe_fail_a(call)
+            if call.hunt is not None:
+                call.hunt.fork_failed(side.tag, 488, "Not Acceptable Here")
+            _stage_over(call)
             return
     event = SideEvent.ANSWER
     if not side.offer_sent:

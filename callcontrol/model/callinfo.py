@@ -227,14 +227,14 @@ CALL_INFO_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(CallInfo) 
 
 
 def routing_keys(directory: DirectoryView, *, i_account: int | None = None,
-                 i_ivr_an: int | None = None) -> dict[str, int | None]:
-    """Routing keys of a party that is a directory account and/or an IVR access number.
+                 i_ivr_an: int | None = None, i_customer: int | None = None) -> dict[str, int | None]:
+    """Routing keys of a party that is a directory account and/or an IVR access number, or a
+    number a customer owns (``i_customer``: a ring group, a hunt list, a menu).
 
     For the B2BUA: ``Party(id=..., **routing_keys(directory, i_account=3))``.
     """
     keys: dict[str, int | None] = {"i_account": i_account, "i_customer": None, "i_main_office": None,
                                    "i_ivr_an": i_ivr_an}
-    i_customer: int | None = None
     if i_ivr_an is not None:
         an = directory.ivr_an(i_ivr_an)
         if an is not None:
