@@ -161,13 +161,26 @@ async def hang_up(caller: SoftPhone, console: Console, call_id: str) -> None:
         for tag in {ci["call"]["tag"] for ci in infos if ci["call"]["id"] == call_id}), "every leg terminated")
 
 
-def cdrs_of(server: Rig, call_id: str) -> list[sqlite3.Row]:
-    db = sqlite3.connect(server.srv.data_dir / "callcontrol.sqlite3")
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT * FROM cdrs WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
-    finally:
-        db.close()
+def cdrs_of(server: Rig, call_id: str, legs: int, timeout: float = 10.0) -> list[sqlite3.Row]:
+    """The call's CDR rows (the call's own first) once all ``legs`` + 1 are written: the store
+    writes them in batches, so poll under a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db = sqlite3.connect(server.srv.data_dir / "callcontrol.sqlite3")
+        db.row_factory = sqlite3.Row
+        try:
+            rows = db.execute("SELECT * FROM cdrs WHERE call_id = ? ORDER BY id", (call_id,)).fetchall()
+        finally:
+            db.close()
+        if len(rows) >= legs + 1:
+            return rows
+        assert time.monotonic() < deadline, f"{len(rows)} CDRs of {call_id} after {timeout}s"
+        time.sleep(0.1)  # polling the store under a deadline
+
+
+def leg_cdrs(rows: list[sqlite3.Row]) -> dict[str, sqlite3.Row]:
+    """The legs' rows by callee (leg A's by "A")."""
+    return {("A" if r["leg_type"] == "outgoing" else r["callee"]): r for r in rows if r["leg_tag"] is not None}
 
 
 # --------------------------------------------------------------------------- ring group 600
@@ -201,6 +214,9 @@ async def test_ring_group_rings_both_first_answer_wins_other_gets_cancel(server:
     mine = [ci for ci in listed if ci["call"]["id"] == call_id]
     assert {ci["callee"]["huntgroup_id"] for ci in mine} == {"600"} and len(mine) == 2
     await hang_up(p3, console, call_id)
+    rows = leg_cdrs(await asyncio.to_thread(cdrs_of, server, call_id, 3))
+    assert {name: r["huntgroup_id"] for name, r in rows.items()} == {"A": "600", "1001": "600", "1002": "600"}
+    assert (rows["1001"]["sip_code"], rows["1002"]["sip_code"]) == (487, 200)
 
 
 # --------------------------------------------------------------------------- hunt list 610
@@ -247,6 +263,8 @@ async def test_forwarding_always_added_while_running_carries_the_forwarder(
         assert {str(ci["callee"]["forwarder_list"]) for ci in legs} == {"[{'id': '1003'}]"}
         assert p3.seen("incoming") == []  # 1003 itself never rang
         await hang_up(p2, console, call_id)
+        rows = leg_cdrs(await asyncio.to_thread(cdrs_of, server, call_id, 2))
+        assert {name: r["forwarders"] for name, r in rows.items()} == {"A": "1003", "1001": "1003"}
     finally:
         directory_cli(server.srv.data_dir, "remove", "forwarding", "--account", "1003")
         server.srv.proc.wait_for_log("PBX numbers, 2 forwardings")
@@ -271,6 +289,9 @@ async def test_busy_forwarding(server: Rig, console: Console, phones: dict[str, 
     a_connected = [ci for ci in legs if ci["type"] == "outgoing" and ci["state"] == "connected"]
     assert a_connected[0]["callee"]["id"] == "1001" and a_connected[0]["callee"]["forwarder_list"] == [{"id": "1002"}]
     await hang_up(p3, console, call_id)
+    rows = leg_cdrs(await asyncio.to_thread(cdrs_of, server, call_id, 3))
+    assert (rows["1002"]["forwarders"], rows["1002"]["sip_code"], rows["1002"]["hangup_side"]) == (None, 486, "callee")
+    assert (rows["1001"]["forwarders"], rows["A"]["forwarders"]) == ("1002", "1002")
 
 
 async def test_noanswer_forwarding(server: Rig, console: Console, phones: dict[str, SoftPhone]) -> None:
