@@ -42,6 +42,15 @@ from sip.uri import SipUri, parse_uri
 
 ENV_PREFIX = "CALLCONTROL_"
 ENV_CONFIG_FILE = "CALLCONTROL_CONFIG"  # the config file when --config is not given (containers)
+DEFAULT_DATA_DIR = Path("./callcontrol-data")
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data dir the commands beside ``serve`` (directory, cdr, reload, drain) use without
+    ``--data-dir``: ``CALLCONTROL_STORE__DATA_DIR`` when set, as the server itself would read
+    it in a container, else the default."""
+    value = (os.environ if environ is None else environ).get("CALLCONTROL_STORE__DATA_DIR")
+    return Path(value) if value else DEFAULT_DATA_DIR
 
 
 class ConfigError(ValueError):
@@ -308,7 +317,7 @@ class MediaSection(_Section):
 
 
 class StoreSection(_Section):
-    data_dir: PathValue = _field(Path("./callcontrol-data"), "path",
+    data_dir: PathValue = _field(DEFAULT_DATA_DIR, "path",
                                  "SQLite store (its parent directory must exist)", path="dir")
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from callcontrol.cdr.formats import FORMATS, write
+from callcontrol.config import default_data_dir
 from callcontrol.cdr.records import TIME_EXAMPLE, parse_time
 from callcontrol.store.sqlite import CdrQuery, StoreError, connect_read_only, iter_cdrs
 
 logger = logging.getLogger(__name__)
 
 COMMAND = "cdr"
-DEFAULT_DATA_DIR = Path("./callcontrol-data")
 
 
 class CliError(Exception):
@@ -45,8 +45,8 @@ def add_arguments(subparsers: Any) -> None:
                                                         "default: the first CDR)")
     export.add_argument("--until", metavar="TIME", help="up to this time, excluded (default: now and on)")
     export.add_argument("--format", choices=FORMATS, default="csv", help="default: csv")
-    export.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help="the server's data directory (default: ./callcontrol-data)")
+    export.add_argument("--data-dir", type=Path, default=default_data_dir(), metavar="DIR",
+                        help="the server's data directory (default: $CALLCONTROL_STORE__DATA_DIR or ./callcontrol-data)")
     export.add_argument("--customer", type=int, metavar="N",
                         help="only rows billed to customer N (i_customer)")
     export.add_argument("--account", type=int, metavar="N", help="only rows billed to account N (i_account)")

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from callcontrol.config import default_data_dir
 from callcontrol.directory.service import Directory, DirectoryError, OfficeType
 from callcontrol.pbx.model import CallQueue, Failover, Forwarding, HuntList, Menu, PbxKind, RingGroup, TimeRule
 from callcontrol.store.sqlite import StoreError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = Path("./callcontrol-data")
 COMMAND = "directory"
 
 _OFFICE_NAMES = {OfficeType.NONE: "none", OfficeType.BRANCH: "branch", OfficeType.MAIN: "main"}
@@ -44,7 +44,7 @@ def add_arguments(subparsers: Any) -> None:
         "--data-dir",
         type=Path,
         default=argparse.SUPPRESS,
-        help=f"directory holding callcontrol.sqlite3 (default {DEFAULT_DATA_DIR})",
+        help="directory holding callcontrol.sqlite3 (default: $CALLCONTROL_STORE__DATA_DIR or ./callcontrol-data)",
     )
     common.add_argument(
         "--no-demo",
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
 
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
-    data_dir = Path(getattr(args, "data_dir", None) or DEFAULT_DATA_DIR)
+    data_dir = Path(getattr(args, "data_dir", None) or default_data_dir())
     seed_demo = not getattr(args, "no_demo", False)
     action = args.directory_action
     # Passwords are read before opening the store so a prompt never holds the database open.

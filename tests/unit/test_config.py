@@ -529,3 +529,26 @@ def test_serve_help_shows_defaults(argv: list[str], capsys: pytest.CaptureFixtur
     for default in ("udp:127.0.0.1:5060 tcp:127.0.0.1:5060", "127.0.0.1:8445", "127.0.0.1:8446",
                     "./callcontrol-data", "20000-29999", "INFO"):
         assert f"default: {default}" in flat
+
+
+def test_the_other_commands_take_the_data_dir_from_the_environment_too(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from callcontrol.config import DEFAULT_DATA_DIR, default_data_dir
+
+    assert default_data_dir({}) == DEFAULT_DATA_DIR == Config().store.data_dir
+    assert default_data_dir({"CALLCONTROL_STORE__DATA_DIR": "/srv/cc"}) == Path("/srv/cc")
+    env = {**os.environ, "CALLCONTROL_STORE__DATA_DIR": str(tmp_path)}
+    for command in (["reload"], ["drain"], ["directory", "list", "accounts"], ["cdr", "export"]):
+        done = subprocess.run([sys.executable, "-m", "callcontrol", *command], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        if command[0] in ("reload", "drain"):
+            assert done.returncode == 1 and f"no server running on {tmp_path}" in done.stderr, done.stderr
+        elif command[0] == "directory":  # seeds and lists the demo directory there
+            assert done.returncode == 0 and "1001" in done.stdout, done.stderr
+            assert (tmp_path / "callcontrol.sqlite3").exists()
+        else:  # the store the directory command just made there: no CDRs yet, a CSV header
+            assert done.returncode == 0 and done.stdout.startswith("call_id"), (done.stdout, done.stderr)
+    assert not (tmp_path / "callcontrol-data").exists()
