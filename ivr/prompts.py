@@ -112,6 +112,7 @@ class PromptFetcher:
         self.requests = 0  # HTTP requests sent (revalidations included)
         self.cache_hits = 0  # served from a fresh cache entry, no request
         self.revalidated = 0  # 304 answers that reused the stored body
+        self.failures = 0  # downloads that ended in an error (not found, timeout, HTTP, format)
 
     async def close(self) -> None:
         if self._own_session and self._session is not None:
@@ -168,8 +169,8 @@ class PromptFetcher:
     def _download_done(self, key: str, task: asyncio.Task[PromptFile]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: no "never retrieved" warning if every waiter left
+        if not task.cancelled() and task.exception() is not None:  # retrieved: no "never retrieved" warning
+            self.failures += 1
 
     def _session_for_request(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -57,6 +57,11 @@ class UserAgent:
         self.on_request = on_request
         self.transports: dict[str, UdpTransport | TcpTransport] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Every message in and out, as bytes: ``trace("in"|"out", data, peer)`` (a SIP trace
+        # file); None costs one test per message. It must not block: it runs on the loop.
+        self.trace: Callable[[str, bytes, Peer], None] | None = None
+        # The TU's final error responses (3xx-6xx), after they went out: the operator log of refusals.
+        self.on_refused: Callable[[IncomingRequest, Response], None] | None = None
 
     @property
     def timers(self) -> TimerConfig:
@@ -147,6 +152,13 @@ class UserAgent:
     def send_response(self, incoming: IncomingRequest, response: Response) -> None:
         """``IncomingRequest.send`` lands here: the TU's response, through its transaction."""
         self._carry_out(self.core.respond(incoming, response, self._now()))
+        if response.status >= 300:
+            hook = self.on_refused
+            if hook is not None:
+                try:
+                    hook(incoming, response)
+                except Exception:
+                    logger.exception("refusal hook failed for %r", response)
 
     def ack_received(self, invite: IncomingRequest) -> None:
         """The dialog owner matched the ACK of our 2xx: stop retransmitting it."""
@@ -162,6 +174,9 @@ class UserAgent:
             return
         self.core.stats.sent += 1
         t.send(data, peer)
+        trace = self.trace
+        if trace is not None:
+            trace("out", data, peer)
 
     # -- receiving --------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -171,6 +186,9 @@ class UserAgent:
         return loop.time()
 
     def _receive(self, data: bytes, peer: Peer) -> None:
+        trace = self.trace
+        if trace is not None:
+            trace("in", data, peer)
         self._carry_out(self.core.receive(data, peer, self._now()))
 
     def _transport_error(self, peer: Peer, reason: str) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
 from sip.errors import SipParseError
@@ -83,14 +83,65 @@ class Responder(Protocol):
     def send_response(self, incoming: IncomingRequest, response: Response) -> None: ...
 
 
+# Methods counted under their own name; any other token (the peer chooses it) counts as "other",
+# so invented methods cannot grow the tables without bound.
+COUNTED_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "NOTIFY",
+                             "REFER", "UPDATE", "PRACK", "SUBSCRIBE", "MESSAGE", "PUBLISH"})
+
+
+def counted_method(method: str) -> str:
+    return method if method in COUNTED_METHODS else "other"
+
+
 @dataclass(slots=True)
 class UaStats:
+    """Plain counters, read at scrape time (``callcontrol.ops.metrics``); nothing formats here.
+
+    The by-kind tables count messages on the wire, retransmissions included (their sums are
+    ``received`` less the parse errors, and ``sent``): requests by method, responses by
+    (CSeq method, status code). Status codes are 100-699 (the parser refuses others).
+    """
+
     received: int = 0
     sent: int = 0
     parse_errors: int = 0
     bad_requests_answered: int = 0
     retransmissions_absorbed: int = 0
     transaction_timeouts: int = 0
+    requests_received: dict[str, int] = field(default_factory=dict)
+    responses_received: dict[tuple[str, int], int] = field(default_factory=dict)
+    requests_sent: dict[str, int] = field(default_factory=dict)
+    responses_sent: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def count_received(self, msg: Request | Response) -> None:
+        if type(msg) is Request:
+            table = self.requests_received
+            method = msg.method  # type: ignore[union-attr]
+            key = method if method in COUNTED_METHODS else "other"
+            table[key] = table.get(key, 0) + 1
+        else:
+            rtable = self.responses_received
+            method = msg.cseq_method
+            rkey = (method if method in COUNTED_METHODS else "other", msg.status)  # type: ignore[union-attr]
+            rtable[rkey] = rtable.get(rkey, 0) + 1
+
+    def count_sent(self, msg: Request | Response) -> None:
+        if type(msg) is Request:
+            table = self.requests_sent
+            method = msg.method  # type: ignore[union-attr]
+            key = method if method in COUNTED_METHODS else "other"
+            table[key] = table.get(key, 0) + 1
+        else:
+            self.count_response_sent(msg.cseq_method, msg.status)  # type: ignore[union-attr]
+
+    def count_sent_ack(self) -> None:
+        table = self.requests_sent
+        table["ACK"] = table.get("ACK", 0) + 1
+
+    def count_response_sent(self, method: str, status: int) -> None:
+        rtable = self.responses_sent
+        rkey = (method if method in COUNTED_METHODS else "other", status)
+        rtable[rkey] = rtable.get(rkey, 0) + 1
 
 
 class IncomingRequest:
@@ -264,6 +315,7 @@ class UaCore:
             client = self._clients.get(invite_tx)
             if client is not None:
                 client.ack_data = data
+        self.stats.count_sent(ack)
         return [Send(data, peer)]
 
     def cancel(self, invite_tx: ClientInviteTransaction, now: float,
@@ -319,6 +371,7 @@ class UaCore:
             self.stats.parse_errors += 1
             self._reject_unparsed(data, peer, exc, out)
             return out
+        self.stats.count_received(msg)
         if type(msg) is Request:
             self._on_request(msg, peer, now, out)
         else:
@@ -478,10 +531,12 @@ class UaCore:
         for action in actions:
             kind = type(action)
             if kind is Transmit:
+                self.stats.count_sent(action.message)
                 out.append(Send(action.data, client.peer))
             elif kind is Deliver:
                 response = action.message
                 if client.ack_data is not None and 200 <= response.status < 300:
+                    self.stats.count_sent_ack()
                     out.append(Send(client.ack_data, client.peer))  # a 2xx retransmission: our ACK was lost
                 else:
                     out.append(ResponseReceived(client, response))
@@ -501,6 +556,7 @@ class UaCore:
         for action in actions:
             kind = type(action)
             if kind is Transmit:
+                self.stats.count_sent(action.message)
                 out.append(Send(action.data, incoming.peer))
             elif kind is Terminated:
                 self.table.remove(tx)
@@ -530,6 +586,7 @@ class UaCore:
         if request.method == "ACK":
             return
         response = make_response(request, exc.status, exc.reason)
+        self.stats.count_sent(response)
         out.append(Send(response.to_bytes(), response_peer(request, peer)))
         self.stats.bad_requests_answered += 1
 
@@ -557,6 +614,7 @@ class UaCore:
             except (SipParseError, StopIteration, ValueError):
                 dest = peer
         out.append(Send("\r\n".join(lines).encode(), dest))
+        self.stats.count_response_sent(start.split(" ", 1)[0], exc.status)
         self.stats.bad_requests_answered += 1
 
 

@@ -46,6 +46,10 @@ __all__ = [
 
 OnChange = Callable[[str, list[Binding]], None]
 
+# What a REGISTER did (the metric's outcome label; docs/operations.md).
+REGISTER_OUTCOMES = ("registered", "refreshed", "unregistered", "queried", "challenged", "forbidden",
+                     "not_found", "too_brief", "invalid", "failed")
+
 # URI parameters that take part in URI equality even when only one side has
 # them (§19.1.4); any other parameter is ignored when only one side has it.
 _KEY_PARAMS = ("transport", "user", "ttl", "method", "maddr")
@@ -206,18 +210,21 @@ class BindingTable:
 
     def purge(self, now: float) -> list[str]:
         """Drop expired bindings; returns the AORs that lost any."""
-        touched: list[str] = []
+        return list(dict.fromkeys(b.aor for b in self.purge_bindings(now)))
+
+    def purge_bindings(self, now: float) -> list[Binding]:
+        """Drop expired bindings; returns them, AOR by AOR."""
+        dropped: list[Binding] = []
         for aor in list(self._aors):
             table = self._aors[aor]
             dead = [k for k, b in table.items() if b.expires_at <= now]
             if not dead:
                 continue
             for k in dead:
-                del table[k]
+                dropped.append(table.pop(k))
             if not table:
                 del self._aors[aor]
-            touched.append(aor)
-        return touched
+        return dropped
 
     def remove_aor(self, aor: str) -> int:
         return len(self._aors.pop(aor, {}))
@@ -334,6 +341,9 @@ class Registrar:
         self._writes: asyncio.Queue[StoreOp] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._purger: asyncio.Task[None] | None = None
+        # REGISTERs by outcome (REGISTER_OUTCOMES) and bindings dropped by expiry: the metrics.
+        self.outcomes: dict[str, int] = {}
+        self.expired = 0
 
     @property
     def store(self) -> Store:
@@ -376,23 +386,30 @@ class Registrar:
     # -- REGISTER -------------------------------------------------------------------------------
     def handle_register(self, incoming: IncomingRequest) -> None:
         """Authenticate, apply and answer one REGISTER (always sends a final response)."""
+        outcome = self._register(incoming)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def _register(self, incoming: IncomingRequest) -> str:
+        """``handle_register``'s work; returns the outcome counted (one of REGISTER_OUTCOMES)."""
         request = incoming.request
         refusal = self._precheck(request)
         if refusal is not None:
             incoming.respond(refusal.status, refusal.reason, headers=refusal.headers)
-            return
+            return "invalid"
         who = self.authenticator.check(incoming, proxy=False)
         if who is None:
-            return  # the authenticator answered (401/403)
+            # The authenticator answered: a challenge, or a refusal it logged with its reason.
+            sent = incoming.tx.last_response
+            return "challenged" if sent is not None and sent.status == 401 else "forbidden"
         aor = request_user(request.to.uri)
         if who == "trusted":
             if aor is None or self.directory.account_by_id(aor) is None:
                 incoming.respond(404, "Not Found")
-                return
+                return "not_found"
         elif aor != who.id:
             logger.info("REGISTER: %r may not register %r", who.id, aor)
             incoming.respond(403, "Forbidden")
-            return
+            return "forbidden"
         assert aor is not None
         peer = incoming.peer
         host = f"[{peer.host}]" if ":" in peer.host else peer.host
@@ -404,17 +421,36 @@ class Registrar:
             )
         except SipParseError as exc:
             incoming.respond(400, exc.reason)
-            return
+            return "invalid"
         now = self._clock()
+        before = {b.contact: b for b in self.table.current(aor, now)}
         outcome = self.table.register(facts, now)
         incoming.respond(outcome.status, outcome.reason, headers=outcome.headers)
-        if outcome.status == 200:
-            for op in outcome.ops:
-                self._writes.put_nowait(op)
-            if outcome.changed:
-                logger.debug("REGISTER %s from %s: %d bindings", aor, facts.source,
-                             len(self.table.current(aor, now)))
-                self._changed(aor, now)
+        if outcome.status != 200:
+            return {423: "too_brief", 403: "forbidden", 400: "invalid"}.get(outcome.status, "failed")
+        for op in outcome.ops:
+            self._writes.put_nowait(op)
+        after = {b.contact: b for b in self.table.current(aor, now)}
+        added = [c for c in after if c not in before]
+        removed = [c for c in before if c not in after]
+        if logger.isEnabledFor(logging.INFO):
+            for contact in added:
+                expires = round(after[contact].expires_at - now)
+                logger.info("registration %s: registered %s from %s %s, expires %d s", aor, contact,
+                            facts.transport, facts.source, expires,
+                            extra={"event": "registered", "aor": aor, "contact": contact,
+                                   "source": f"{facts.transport}:{facts.source}", "expires_s": expires})
+            for contact in removed:
+                logger.info("registration %s: unregistered %s from %s %s", aor, contact, facts.transport,
+                            facts.source, extra={"event": "unregistered", "aor": aor, "contact": contact,
+                                                 "source": f"{facts.transport}:{facts.source}"})
+        if outcome.changed:
+            self._changed(aor, now)
+        if added:
+            return "registered"
+        if removed:
+            return "unregistered"
+        return "refreshed" if after else "queried"
 
     @staticmethod
     def _precheck(request: Request) -> RegisterOutcome | None:
@@ -436,7 +472,13 @@ class Registrar:
         """Drop expired bindings from memory and (queued) from the store; returns AORs touched."""
         if now is None:
             now = self._clock()
-        touched = self.table.purge(now)
+        dropped = self.table.purge_bindings(now)
+        self.expired += len(dropped)
+        touched = list(dict.fromkeys(b.aor for b in dropped))
+        if logger.isEnabledFor(logging.INFO):
+            for b in dropped:
+                logger.info("registration %s: expired %s", b.aor, b.contact,
+                            extra={"event": "expired", "aor": b.aor, "contact": b.contact})
         self._writes.put_nowait(StoreOp("purge", now=now))
         for aor in touched:
             self._changed(aor, now)

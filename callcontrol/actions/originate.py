@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from callcontrol.actions.checks import route_to
 from callcontrol.actions.errors import Unavailable
 from callcontrol.b2b.anchor import A, B
+from callcontrol.b2b import call_report
 from callcontrol.b2b.b2bua import Intake
 from callcontrol.b2b.call import AUTO_ANSWER_HEADERS, B2bCall
 from callcontrol.b2b.call_machine import CallEvent
@@ -60,7 +61,7 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
     def b_answered(b: UacSide) -> None:
         bcall.seat(b)
         bcall.fire(CallEvent.CONNECTED)
-        b2b.stats.answered += 1
+        call_report.answered(bcall)
 
     def failed(side: UacSide, status: int, phrase: str) -> None:
         bcall.hangup(phrase, status)
@@ -69,6 +70,7 @@ async def originate(b2b: B2bua, *, caller_id: str, callee_id: str, auto_answer: 
           from_display=callee.display_name, extra=AUTO_ANSWER_HEADERS if auto_answer else (),
           sip_call_id=call_id, on_answer=a_answered, on_fail=failed, caller_side=True)
     b2b.stats.calls += 1
+    call_report.started(bcall, "originate")
     return call_id
 
 

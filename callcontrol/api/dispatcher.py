@@ -130,6 +130,8 @@ class Dispatcher:
         answer = cseq is not _MISSING
         spec: MethodSpec | None = None
         cmd = None
+        session = None
+        result = "ok"
         reply = Reply()
         try:
             if answer and (isinstance(cseq, bool) or not isinstance(cseq, (int, float, str))):
@@ -159,10 +161,12 @@ class Dispatcher:
                 reply.after = outcome.after
         except ApiError as exc:
             counters["errors"] += 1
+            result = str(exc.code)
             if answer:
                 reply.response = encode_error(cseq, exc)
         except Exception:
             counters["errors"] += 1
+            result = str(InternalServerError.code)
             correlation_id = secrets.token_hex(8)
             logger.exception("internal error %s serving %s", correlation_id,
                              spec.full_name if spec is not None else "request")
@@ -172,6 +176,15 @@ class Dispatcher:
             if cmd is not None:
                 # The response is decided: what the command held back goes right behind it.
                 reply.after.extend(client.finish_command(cmd))
+            name = spec.full_name if spec is not None else "unknown"
+            key = (name, result)
+            by_method = self.api.requests_by_method
+            by_method[key] = by_method.get(key, 0) + 1
+            if spec is not None and spec.command and logger.isEnabledFor(logging.INFO):
+                login = session.principal.login if session is not None else "-"
+                logger.info("API %s by %s from %s: %s", name, login, client.remote_ip or "-", result,
+                            extra={"event": "api_command", "method": name, "login": login,
+                                   "source": client.remote_ip, "outcome": result})
         return reply
 
     @staticmethod

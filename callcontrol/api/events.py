@@ -189,3 +189,8 @@ class EventRouter:
     @property
     def key_count(self) -> int:
         return len(self._index)
+
+    @property
+    def subscription_count(self) -> int:
+        """(feed, routing key) pairs subscribed: what every publish may fan out to."""
+        return sum(len(feeds) for feeds in self._index.values())

@@ -69,6 +69,8 @@ class CallControlApi:
                                        throttle=throttle, allowed_realms=allowed_realms,
                                        on_end=self._session_ended)
         self.counters: Counter[str] = Counter()
+        # Requests by (Service.method, outcome: "ok" or the error code): the server's metrics.
+        self.requests_by_method: dict[tuple[str, str], int] = {}
 
     def open(self, transport: Transport, remote_ip: str | None) -> ClientContext:
         """The API state of a new connection whose frames go out through ``transport``."""

@@ -37,10 +37,11 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callcontrol.b2b import outgoing, session_timers
+from callcontrol.b2b import call_report, outgoing, session_timers
 from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.call import (
     REASON_NO_IVR_APP,
@@ -59,6 +60,7 @@ from callcontrol.b2b.routing import RINGING_KINDS, Endpoint, Route, RouteKind, d
 from callcontrol.b2b.sides import ALLOW, Side, UasSide, local_contact
 from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
 from callcontrol.model.calls import Call, CallRegistry
+from callcontrol.ops.histogram import LOOP_LAG_BUCKETS, POST_DIAL_DELAY_BUCKETS, SETUP_BUCKETS, Histogram
 from callcontrol.store.sqlite import Cdr
 from ivr.echo import Echo
 from ivr.ports import PortPairAllocator, PortsExhausted
@@ -145,7 +147,17 @@ class B2buaStats:
     loop_lag_max: float = 0.0  # the latest the lag watch ever fired (s): the worst event-loop stall
     rtp_received: int = 0  # RTP packets from phones, counted when a call's media closes
     rtp_sent: int = 0  # RTP packets to phones (relayed, prompts, music)
+    # Read at scrape time by callcontrol.ops.metrics (docs/operations.md, "Metrics").
+    outcomes: dict[str, int] = field(default_factory=dict)  # ended calls by call_report.OUTCOMES
+    post_dial_delay: Histogram = field(default_factory=lambda: Histogram(POST_DIAL_DELAY_BUCKETS))
+    setup_time: Histogram = field(default_factory=lambda: Histogram(SETUP_BUCKETS))
+    loop_lag: Histogram = field(default_factory=lambda: Histogram(LOOP_LAG_BUCKETS))
+    # The lag watch's latest lateness values (/health judges the loop by the worst of them).
+    loop_lag_recent: deque[float] = field(default_factory=lambda: deque(maxlen=LAG_WINDOW))
+    dtmf: dict[str, int] = field(default_factory=dict)  # digits reported, by method (rfc2833/info/inband)
 
+
+LAG_WINDOW = 20  # lag-watch samples kept for /health: 5 s at one every 0.25 s
 
 
 class B2bua:
@@ -244,8 +256,11 @@ class B2bua:
         now = self.loop_time()
         late = now - self._lag_due
         settings = self.settings
-        if late > self.stats.loop_lag_max:
-            self.stats.loop_lag_max = late
+        stats = self.stats
+        if late > stats.loop_lag_max:
+            stats.loop_lag_max = late
+        stats.loop_lag.observe(late)
+        stats.loop_lag_recent.append(late)
         if late > settings.overload_lag:
             if now >= self.shed_until:
                 logger.warning("event loop %.1f s behind: refusing new calls for %.0f s", late,
@@ -299,6 +314,7 @@ class B2bua:
             except Exception:
                 logger.exception("CDRs of call %s: engine fields not added", call.id)
                 cdrs = call.cdrs()
+        call_report.ended(self.stats, call, bcall.report_route if bcall is not None else "-")
         if bcall is not None:
             bcall.cleanup()
         if sink is not None:
@@ -397,6 +413,7 @@ class B2bua:
             return
         self.add_call(bcall)
         self.stats.calls += 1
+        call_report.started(bcall, f"{route.kind.value} {route.number}" if route.number else route.kind.value)
         self.ua.register_dialog(request.call_id, tag, Inbound(a))
         incoming.on_cancel = bcall.a_cancelled
         if route.kind not in RINGING_KINDS:
@@ -526,7 +543,7 @@ class B2bua:
         a.dialog.response_sent(request, response)
         session_timers.start(bcall, a, a.session_timer)
         bcall.side_step(a, SideEvent.ANSWER)
-        self.stats.answered += 1
+        call_report.answered(bcall)
         bcall.fire(CallEvent.ANSWERED_HERE)
         return True
 
@@ -558,7 +575,8 @@ class B2bua:
             if media is None:
                 raise PortsExhausted("this call's media is not anchored")
             control = side.media_control = LegMedia(media.endpoint(side.index), side.leg,
-                                                     self.registry.published, self.fetcher)
+                                                     self.registry.published, self.fetcher,
+                                                     dtmf_counts=self.stats.dtmf)
         return control
 
     def side_by_dialog(self, call_id: str, to_tag: str, from_tag: str) -> Side | None:

@@ -77,8 +77,8 @@ _WATCHDOG = (WATCHDOG, "")
 class B2bCall:
     """One call: its sides, the pair being bridged, its media anchor, phase and timers."""
 
-    __slots__ = ("a", "call", "ctx", "forks", "held", "hunt", "ivr_an", "media", "pair", "phase", "route",
-                 "sides", "timers", "__weakref__")
+    __slots__ = ("a", "call", "ctx", "forks", "held", "hunt", "ivr_an", "media", "pair", "phase", "rang",
+                 "report_route", "route", "sides", "timers", "__weakref__")
 
     def __init__(self, ctx: CallContext, call: Call) -> None:
         self.ctx = ctx
@@ -94,6 +94,8 @@ class B2bCall:
         self.ivr_an: Any = None  # the IVR access number while in phase IVR
         self.held: tuple[Side, Side] | None = None  # (holder, held) while in phase SERVER_HOLD
         self.route: str | None = None  # how a dialled call was routed (RouteKind value), for its CDRs
+        self.report_route = "-"  # how it was routed, for the operator log ("trunk 5551234", "originate")
+        self.rang = False  # a provisional came (the post-dial delay is recorded once)
 
     @property
     def ending(self) -> bool:

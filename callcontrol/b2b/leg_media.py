@@ -124,6 +124,7 @@ class LegMedia:
 
     __slots__ = (
         "_clock",
+        "_dtmf_counts",
         "_dtmf_on",
         "_generation",
         "_moh_on",
@@ -143,8 +144,10 @@ class LegMedia:
         fetcher: PromptFetcher,
         *,
         clock: Clock | None = None,
+        dtmf_counts: dict[str, int] | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._dtmf_counts = dtmf_counts  # digits reported, by method (the server's metrics)
         self.leg = leg
         self.publish = publish
         self.fetcher = fetcher
@@ -249,6 +252,9 @@ class LegMedia:
     def _on_dtmf(self, digit: str, duration_ms: int, method: str) -> None:
         if self.closed or not self._dtmf_on:
             return
+        counts = self._dtmf_counts
+        if counts is not None:
+            counts[method] = counts.get(method, 0) + 1
         self._emit(event="dtmf_digit_detected", digit=digit, duration=int(duration_ms),
                    dtmf_method=_WIRE_METHOD.get(method, method), order=None)
 

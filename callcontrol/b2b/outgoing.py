@@ -23,7 +23,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Iterable
 
-from callcontrol.b2b import dialog_out, session_timers
+from callcontrol.b2b import call_report, dialog_out, session_timers
 from callcontrol.b2b.anchor import A, B
 from callcontrol.b2b.call import REASON_CANCELLED, REASON_ELSEWHERE, REASON_NO_ANSWER, B2bCall, best_failure
 from callcontrol.b2b.call_machine import CallEvent, CallPhase
@@ -360,6 +360,7 @@ def uac_failed(call: B2bCall, side: UacSide, why: str) -> None:
 def _provisional(call: B2bCall, side: UacSide, resp: Response) -> None:
     if not side.invite_pending:
         return  # a 1xx after the final response
+    call_report.rang(call)
     now = call.ctx.loop_time()
     if resp.to_tag is not None:
         if side.dialog is None:
@@ -559,7 +560,7 @@ def _fork_answered(call: B2bCall, side: UacSide, resp: Response) -> None:
 
     call.side_step(side, event, other=actions)
     call.side_step(a, SideEvent.ANSWER)
-    call.ctx.stats.answered += 1
+    call_report.answered(call)
     call.fire(CallEvent.FORK_ANSWERED)
 
 

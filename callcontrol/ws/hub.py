@@ -255,6 +255,12 @@ class Hub:
     def stats(self) -> dict[str, int]:
         return {"connections": len(self.connections), **self.api.stats(), **self.counters}
 
+    @property
+    def serving(self) -> bool:
+        """The listener accepts connections (for /health)."""
+        server = self._server
+        return server is not None and server.is_serving()
+
     async def close(self, timeout: float = 5.0) -> None:
         """Stop accepting, let in-flight requests answer, flush queues, close connections (1001)."""
         if self._sweeper is not None:
@@ -301,6 +307,7 @@ class Hub:
 
     async def _handle(self, ws: ServerConnection) -> None:
         conn = Connection(self, ws)
+        self.counters["connections_opened"] += 1
         self.connections.add(conn)
         await conn.run()
 
