@@ -50,6 +50,11 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                         help="outbound trunk for numbers outside the directory (default: none; trunk.uri)")
     parser.add_argument("--log-level", metavar="LEVEL",
                         help=f"DEBUG, INFO, WARNING, ERROR or CRITICAL (default: {d.log.level}; log.level)")
+    parser.add_argument("--log-format", metavar="FORMAT",
+                        help=f"text, or json: one JSON object per line (default: {d.log.format}; log.format)")
+    parser.add_argument("--sip-trace", metavar="FILE",
+                        help="append every SIP message in and out to FILE, digest responses redacted "
+                             "(default: none; log.sip_trace)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -102,7 +107,8 @@ def _overrides(args: argparse.Namespace) -> list[Override]:
         out.append(Override("sip.listen", listens, "--sip-listen"))
     for flag, key in (("ws_listen", "ws.listen"), ("http_listen", "http.listen"),
                       ("data_dir", "store.data_dir"), ("rtp_ports", "media.rtp_ports"),
-                      ("trunk", "trunk.uri"), ("log_level", "log.level")):
+                      ("trunk", "trunk.uri"), ("log_level", "log.level"),
+                      ("log_format", "log.format"), ("sip_trace", "log.sip_trace")):
         value = getattr(args, flag)
         if value is not None:
             out.append(Override(key, value, "--" + flag.replace("_", "-")))
@@ -134,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             source = args.config or os.environ.get(ENV_CONFIG_FILE) or "defaults only"
             sys.stdout.write(f"config OK ({source})\n")
             return 0
-        logging.basicConfig(level=cfg.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from callcontrol.ops.logs import configure
+
+        configure(getattr(logging, cfg.log.level), cfg.log.format)
         from callcontrol.server import run_server
 
         _install_loop()

@@ -157,6 +157,12 @@ def _parse_log_level(text: str) -> str:
     return level
 
 
+def _parse_log_format(text: str) -> str:
+    if text not in ("text", "json"):
+        raise ConfigError(f"expected \"text\" or \"json\", got {_show(text)}")
+    return text
+
+
 def _parse_http_url(text: str) -> str:
     if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
         raise ConfigError(f"expected an http:// or https:// URL, got {_show(text)}")
@@ -206,6 +212,7 @@ PathValue = _parsed(Path, lambda t: Path(_nonempty(t)), "a path string", instanc
 OptionalPathValue = _parsed(Path | None, Path, "a path string", empty_is_none=True, instances=(Path,))
 TrunkUriValue = _parsed(str | None, parse_trunk_uri, 'a string "sip:HOST[:PORT]"', empty_is_none=True)
 LogLevelValue = _parsed(str, _parse_log_level, 'a string "DEBUG|INFO|WARNING|ERROR|CRITICAL"')
+LogFormatValue = _parsed(str, _parse_log_format, 'a string "text|json"')
 HttpUrlValue = _parsed(str | None, _parse_http_url, 'an http(s) URL string', empty_is_none=True)
 OptionalHostValue = _parsed(str | None, lambda t: t, "a host string", empty_is_none=True)
 NonEmptyStr = _parsed(str, _nonempty, "a non-empty string")
@@ -323,6 +330,9 @@ class StoreSection(_Section):
 
 class LogSection(_Section):
     level: LogLevelValue = _field("INFO", "DEBUG|INFO|WARNING|ERROR|CRITICAL", "log level", reload=True)
+    format: LogFormatValue = _field("text", "text|json", "text lines, or one JSON object per line")
+    sip_trace: OptionalPathValue = _field(None, "path", "append every SIP message in and out to this file "
+                                          "(digest responses redacted)")
 
 
 class IvrSection(_Section):

@@ -28,7 +28,10 @@ from callcontrol.config import (Config, ConfigError, HostPort, describe_changes,
                                 restart_changes, ssl_reason)
 from callcontrol.directory.service import Directory, DirectoryChange
 from callcontrol.model.calls import CallRegistry
-from callcontrol.ops import control, sd_notify
+from callcontrol.ops import control, health, sd_notify
+from callcontrol.ops.metrics import CONTENT_TYPE_LATEST, MetricSources, make_registry, render
+from callcontrol.ops.refusals import RefusalLog
+from callcontrol.ops.sip_trace import SipTrace
 from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
@@ -77,12 +80,23 @@ class Server:
         self.authenticator: RequestAuthenticator | None = None
         self._pid_file: Path | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.sip_trace: SipTrace | None = None
+        # /metrics and /health read these at request time; start() fills them in.
+        self.metric_sources = MetricSources(ua=self.ua)
+        self.metrics_registry = make_registry(self.metric_sources)
+        self.health = health.HealthSources(
+            sip_expected=[f"{x.transport}:{x.host}:{x.port}" for x in config.sip.listen],
+            sip_listeners=lambda: self.ua.transports, started=lambda: time.time() - self.started_at)
+        self.ua.on_refused = RefusalLog(time.monotonic)
 
     async def start(self) -> None:
         cfg = self.config
         tls = self._sip_tls()  # before anything is opened: a certificate error changes nothing
+        if cfg.log.sip_trace is not None:
+            self.ua.trace = self.sip_trace = SipTrace(cfg.log.sip_trace)
         with _opening(f"store.data_dir {cfg.store.data_dir}"):
             self.directory = directory = await Directory.open(cfg.store.data_dir, sip_realm=cfg.sip.realm)
+        self.health.store = directory.store
         await self._refuse_demo_credentials_off_loopback(directory)
         for listen in cfg.sip.listen:
             what = f"SIP {listen.transport.upper()} listener {HostPort(listen.host, listen.port)}"
@@ -96,6 +110,8 @@ class Server:
         ws_host, ws_port = cfg.ws.listen
         with _opening(f"WebSocket API listener {cfg.ws.listen}"):
             self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())
+        self.metric_sources.hub, self.metric_sources.api = self.hub, api
+        self.health.ws = lambda: self.hub is not None and self.hub.serving
         self.registry.set_publish(api.publish)
         scheme = "wss" if cfg.ws.certfile else "ws"
         self.listeners.append(f"WebSocket API on {scheme}://{ws_host}:{self.hub.port}/ws")
@@ -106,6 +122,7 @@ class Server:
                                                                   is_trusted=_cached_trust(cfg))
         self.registrar = Registrar(directory, authenticator)
         await self.registrar.start()
+        self.metric_sources.registrar = self.registrar
         media_host = cfg.media.host or self._default_media_host()
         allocator = PortPairAllocator(*cfg.media.rtp_ports) if cfg.media.anchor else None
         self.b2bua = B2bua(
@@ -118,6 +135,10 @@ class Server:
                                    ivr_fallback_seconds=cfg.ivr.fallback_seconds))
         self.b2bua.fetcher = self.prompts = PromptFetcher()
         self.b2bua.ctx.locate = self._locator()
+        self.metric_sources.b2bua, self.metric_sources.prompts = self.b2bua, self.prompts
+        if self.b2bua.settings.overload_lag > 0:
+            self.health.lag_samples = self.b2bua.stats.loop_lag_recent
+            self.health.max_lag = self.b2bua.settings.overload_lag
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
@@ -306,6 +327,9 @@ class Server:
             except Exception:
                 logger.exception("CDRs could not be flushed")
             await self.directory.close()
+        if self.sip_trace is not None:
+            self.ua.trace = None
+            self.sip_trace.close()
 
     # -- SIP ------------------------------------------------------------------------------------
     def _on_request(self, incoming: IncomingRequest) -> None:
@@ -334,47 +358,12 @@ class Server:
 
     # -- HTTP -----------------------------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "uptime_s": round(time.time() - self.started_at, 1)})
+        status, body = await health.check(self.health)
+        return web.json_response(body, status=status)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        s = self.ua.stats
-        lines = [
-            "# TYPE callcontrol_sip_messages_received_total counter",
-            f"callcontrol_sip_messages_received_total {s.received}",
-            "# TYPE callcontrol_sip_messages_sent_total counter",
-            f"callcontrol_sip_messages_sent_total {s.sent}",
-            "# TYPE callcontrol_sip_parse_errors_total counter",
-            f"callcontrol_sip_parse_errors_total {s.parse_errors}",
-            "# TYPE callcontrol_sip_retransmissions_absorbed_total counter",
-            f"callcontrol_sip_retransmissions_absorbed_total {s.retransmissions_absorbed}",
-            "# TYPE callcontrol_sip_transaction_timeouts_total counter",
-            f"callcontrol_sip_transaction_timeouts_total {s.transaction_timeouts}",
-            "# TYPE callcontrol_sip_transactions gauge",
-            f"callcontrol_sip_transactions {len(self.ua.table)}",
-        ]
-        if self.b2bua is not None:
-            b = self.b2bua.stats
-            lines += [
-                "# TYPE callcontrol_calls_total counter",
-                f"callcontrol_calls_total {b.calls}",
-                "# TYPE callcontrol_calls_answered_total counter",
-                f"callcontrol_calls_answered_total {b.answered}",
-                "# TYPE callcontrol_calls_failed_total counter",
-                f"callcontrol_calls_failed_total {b.failed}",
-                "# TYPE callcontrol_calls_rtp_timeouts_total counter",
-                f"callcontrol_calls_rtp_timeouts_total {b.rtp_timeouts}",
-                "# TYPE callcontrol_calls_active gauge",
-                f"callcontrol_calls_active {len(self.b2bua.calls)}",
-                "# TYPE callcontrol_calls_shed_total counter",
-                f"callcontrol_calls_shed_total {b.shed}",
-                "# TYPE callcontrol_event_loop_lag_max_seconds gauge",
-                f"callcontrol_event_loop_lag_max_seconds {b.loop_lag_max:.3f}",
-                "# TYPE callcontrol_rtp_packets_received_total counter",
-                f"callcontrol_rtp_packets_received_total {b.rtp_received}",
-                "# TYPE callcontrol_rtp_packets_sent_total counter",
-                f"callcontrol_rtp_packets_sent_total {b.rtp_sent}",
-            ]
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        # The collector reads live counters: run on the loop (a scrape takes well under a millisecond).
+        return web.Response(body=render(self.metrics_registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 class StartupError(RuntimeError):

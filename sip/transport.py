@@ -69,6 +69,11 @@ class UdpTransport(asyncio.DatagramProtocol):
         if self._transport is not None:
             self._transport.sendto(data, peer.addr)
 
+    @property
+    def is_open(self) -> bool:
+        """The socket is bound and not closing (for a health check)."""
+        return self._transport is not None and not self._transport.is_closing()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -198,6 +203,11 @@ class TcpTransport:
                 del self._connections[peer.addr]
             if self._on_error is not None:
                 self._on_error(peer, str(exc))
+
+    @property
+    def is_open(self) -> bool:
+        """The listening socket accepts connections (for a health check)."""
+        return self._server is not None and self._server.is_serving()
 
     def close(self) -> None:
         if self._server is not None:

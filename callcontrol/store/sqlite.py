@@ -408,6 +408,7 @@ class Store:
         self._cdr_timer: asyncio.TimerHandle | None = None
         self._cdr_writes: set[asyncio.Future[None]] = set()
         self._closing = False
+        self.cdr_write_error: str | None = None  # the last CDR write's failure; None once one succeeds
 
     @classmethod
     async def open(
@@ -478,6 +479,10 @@ class Store:
         return await self._run(
             lambda conn: {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         )
+
+    async def ping(self) -> None:
+        """A cheap read of the database (the health check): raises when the store cannot answer."""
+        await self._run(lambda conn: conn.execute("SELECT version FROM schema_version LIMIT 1").fetchone())
 
     async def journal_mode(self) -> str:
         return await self._run(lambda conn: str(conn.execute("PRAGMA journal_mode").fetchone()[0]))
@@ -776,6 +781,9 @@ class Store:
             # Keep the rows for the next flush rather than lose billing data.
             logger.error("writing %d CDRs failed (%r); they stay buffered", len(batch), exc)
             self._cdr_buffer[:0] = batch
+            self.cdr_write_error = str(exc) if exc is not None else "cancelled"
+        else:
+            self.cdr_write_error = None
 
     async def flush(self) -> None:
         """Write every buffered CDR and wait until all pending CDR writes are done."""
