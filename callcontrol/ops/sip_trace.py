@@ -47,7 +47,8 @@ def format_record(when: float, direction: str, peer: Peer, data: bytes) -> str:
     stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
     verb = "recv" if direction == "in" else "sent"
-    return f"--- {stamp} {verb} {peer.transport} {peer.host}:{peer.port} ({len(data)} bytes)\n{redact(text)}\n"
+    host = f"[{peer.host}]" if ":" in peer.host else peer.host
+    return f"--- {stamp} {verb} {peer.transport} {host}:{peer.port} ({len(data)} bytes)\n{redact(text)}\n"
 
 
 class SipTrace:
