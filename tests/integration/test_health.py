@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from callcontrol.config import Config, SipListen
+from callcontrol.config import Config
 from callcontrol.server import Server
 from tests.integration.harness import free_port
 
@@ -20,16 +20,17 @@ pytestmark = pytest.mark.integration
 
 
 async def _health(http: aiohttp.ClientSession, server: Server) -> tuple[int, dict]:
-    host, port = server.config.http_listen
+    host, port = server.config.http.listen
     async with http.get(f"http://{host}:{port}/health") as resp:
         return resp.status, await resp.json()
 
 
 async def test_health_names_each_failing_part(tmp_path: Path) -> None:
     sip = free_port()
-    config = Config(sip_listen=[SipListen("udp", "127.0.0.1", sip), SipListen("tcp", "127.0.0.1", sip)],
-                    ws_listen=("127.0.0.1", free_port()), http_listen=("127.0.0.1", free_port()),
-                    data_dir=tmp_path / "data", rtp_ports=(31000, 31999))
+    config = Config.model_validate({
+        "sip": {"listen": [f"udp:127.0.0.1:{sip}", f"tcp:127.0.0.1:{sip}"]},
+        "ws": {"listen": f"127.0.0.1:{free_port()}"}, "http": {"listen": f"127.0.0.1:{free_port()}"},
+        "store": {"data_dir": str(tmp_path / "data")}, "media": {"rtp_ports": "31000-31999"}})
     server = Server(config)
     await server.start()
     try:

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from callcontrol.b2b.call_report import outcome_of
-from callcontrol.config import Config, ConfigError
+from callcontrol.config import ConfigError, load_config
 from callcontrol.model.callinfo import CallState, Party
 from callcontrol.model.calls import CallRegistry
 from callcontrol.ops.histogram import Histogram
@@ -245,9 +245,12 @@ def test_configure_refuses_an_unknown_format() -> None:
         configure(logging.INFO, "xml")
 
 
-def test_config_log_keys() -> None:
-    cfg = Config()
-    cfg.apply_toml({"log": {"format": "json", "sip_trace": "/tmp/t.txt"}})
-    assert (cfg.log_format, str(cfg.sip_trace)) == ("json", "/tmp/t.txt")
-    with pytest.raises(ConfigError, match=r"log.format: expected \"text\" or \"json\", got 'yaml'"):
-        Config().apply_toml({"log": {"format": "yaml"}})
+def test_config_log_keys(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[log]\nformat = "json"\nsip_trace = "/tmp/t.txt"\n')
+    cfg = load_config(path, environ={})
+    assert (cfg.log.format, str(cfg.log.sip_trace)) == ("json", "/tmp/t.txt")
+    assert load_config(None, environ={}).log.sip_trace is None
+    path.write_text('[log]\nformat = "yaml"\n')
+    with pytest.raises(ConfigError, match=r'log.format.*expected "text" or "json", got "yaml"'):
+        load_config(path, environ={})
