@@ -448,9 +448,9 @@ class Registrar:
             self._changed(aor, now)
         if added:
             return "registered"
-        if removed:
+        if removed or facts.star:
             return "unregistered"
-        return "refreshed" if after else "queried"
+        return "refreshed" if facts.contacts else "queried"
 
     @staticmethod
     def _precheck(request: Request) -> RegisterOutcome | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -442,3 +443,27 @@ async def test_a_failed_store_write_does_not_stop_the_writer(server: Server, cli
     # Memory has both; the store has the one whose write worked.
     assert len(server.registrar.contacts("1001")) == 2
     assert [b.contact for b in await store.load_bindings()] == ["sip:b@127.0.0.1:5002"]
+
+
+async def test_outcomes_counted_and_changes_logged(server: Server, client_ua: UserAgent, caplog) -> None:
+    """Each REGISTER counts one outcome (the metrics); additions, removals and expiries log one line each."""
+    caplog.set_level(logging.INFO, logger="callcontrol.access.registrar")
+    phone = Phone(client_ua, server.address())
+    await phone.register(contacts=["<sip:a@127.0.0.1:5001>", "<sip:b@127.0.0.1:5002>"], expires=120)
+    await phone.register(contacts=["<sip:a@127.0.0.1:5001>"], expires=120)  # a refresh
+    await phone.register()  # a query
+    await phone.register(contacts=["<sip:a@127.0.0.1:5001>;expires=0"])
+    await phone.register(contacts=["<sip:c@127.0.0.1:5003>"], expires=30)  # 423
+    await Phone(client_ua, server.address(), password="wrong").register(contacts=["<sip:x@127.0.0.1:5009>"])
+    assert server.registrar.outcomes == {"challenged": 2, "registered": 1, "refreshed": 1, "queried": 1,
+                                         "unregistered": 1,
+                                         "too_brief": 1, "forbidden": 1}
+    server.clock.now += 121
+    assert server.registrar.purge() == 1
+    assert server.registrar.expired == 1
+    events = [(r.event, r.contact) for r in caplog.records if hasattr(r, "event")]  # type: ignore[attr-defined]
+    assert events == [("registered", "sip:a@127.0.0.1:5001"), ("registered", "sip:b@127.0.0.1:5002"),
+                      ("unregistered", "sip:a@127.0.0.1:5001"), ("expired", "sip:b@127.0.0.1:5002")]
+    first = [r for r in caplog.records if hasattr(r, "event")][0]
+    assert first.getMessage().startswith("registration 1001: registered sip:a@127.0.0.1:5001 from udp ")
+    assert first.expires_s == 120  # type: ignore[attr-defined]
