@@ -35,6 +35,11 @@ from sip.uri import SipUri, parse_uri  # noqa: E402
 logger = logging.getLogger("sip_agent")
 
 
+
+def _totals(stats: object) -> dict[str, int]:
+    """The UA's plain counters (the by-method/by-code tables are for the server's /metrics)."""
+    return {k: v for k, v in asdict(stats).items() if isinstance(v, int)}  # type: ignore[call-overload]
+
 def _sdp(host: str, port: int) -> bytes:
     return (
         "v=0\r\n"
@@ -268,7 +273,7 @@ async def run_uas(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     ua.close()
-    sys.stdout.write(json.dumps({**asdict(agent.counters), **asdict(ua.stats)}) + "\n")
+    sys.stdout.write(json.dumps({**asdict(agent.counters), **_totals(ua.stats)}) + "\n")
     return 0
 
 
@@ -289,7 +294,7 @@ async def run_uac(args: argparse.Namespace) -> int:
         await asyncio.wait_for(agent.done.wait(), timeout=args.hold + 64 * 0.5 + 10)
     except TimeoutError:
         pass  # reported below: completed + failed < calls
-    out = {**asdict(agent.counters), **asdict(ua.stats), "elapsed_s": round(time.monotonic() - start, 3)}
+    out = {**asdict(agent.counters), **_totals(ua.stats), "elapsed_s": round(time.monotonic() - start, 3)}
     sys.stdout.write(json.dumps(out) + "\n")
     sys.stdout.flush()
     if args.wait_stdin:
