@@ -139,6 +139,9 @@ class Server:
         if self.b2bua.settings.overload_lag > 0:
             self.health.lag_samples = self.b2bua.stats.loop_lag_recent
             self.health.max_lag = self.b2bua.settings.overload_lag
+        b2bua = self.b2bua
+        self.health.intake = lambda: b2bua.intake.value
+        self.health.calls_up = lambda: len(b2bua.calls)
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()

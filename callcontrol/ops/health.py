@@ -7,8 +7,13 @@
 - **event_loop**: the worst lateness of the B2BUA's lag watch over its last samples (5 s)
   is below ``max_lag`` (the overload threshold, above which new calls are refused anyway).
 
+- **intake**: whether new calls are taken; a draining server (SIGUSR1, ``callcontrol drain``)
+  is healthy but wants no new work.
+
 All pass: 200 ``{"status": "ok", ...}``. Any fails: 503 ``{"status": "fail", "failing":
-[names], ...}``; ``checks`` has every component's own status and facts either way.
+[names], ...}``. Draining and nothing failing: 503 ``{"status": "draining", ...}``, so a load
+balancer polling /health stops sending new calls as a SIP proxy probing with OPTIONS does
+(the server answers those 503 too). ``checks`` has every component's own status and facts.
 """
 from __future__ import annotations
 
@@ -44,6 +49,8 @@ class HealthSources:
     max_lag: float = 1.0
     store_timeout: float = 2.0
     started: Callable[[], float] = field(default=lambda: 0.0)  # uptime in seconds
+    intake: Callable[[], str] | None = None  # "open", "draining" or "closed" (the B2BUA's intake)
+    calls_up: Callable[[], int] = field(default=lambda: 0)
 
 
 async def check(src: HealthSources) -> tuple[int, dict[str, Any]]:
@@ -53,13 +60,25 @@ async def check(src: HealthSources) -> tuple[int, dict[str, Any]]:
         "sip": _sip(src),
         "ws": _ws(src),
         "event_loop": _loop(src),
+        "intake": _intake(src),
     }
     failing = [name for name, result in checks.items() if result["status"] == "fail"]
-    body: dict[str, Any] = {"status": "fail" if failing else "ok", "uptime_s": round(src.started(), 1)}
+    draining = checks["intake"]["status"] == "draining"
+    status = "fail" if failing else "draining" if draining else "ok"
+    body: dict[str, Any] = {"status": status, "uptime_s": round(src.started(), 1)}
     if failing:
         body["failing"] = failing
     body["checks"] = checks
-    return (503 if failing else 200), body
+    return (200 if status == "ok" else 503), body
+
+
+def _intake(src: HealthSources) -> dict[str, Any]:
+    intake = src.intake() if src.intake is not None else "closed"
+    if intake == "open":
+        return {"status": "ok", "intake": intake}
+    if intake == "draining":
+        return {"status": "draining", "intake": intake, "calls_up": src.calls_up()}
+    return {"status": "fail", "error": "not taking calls", "intake": intake}
 
 
 async def _store(src: HealthSources) -> dict[str, Any]:

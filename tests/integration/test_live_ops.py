@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +89,16 @@ def options(server: Server) -> str:
         return sock.recv(65535).decode().split("\r\n", 1)[0]
 
 
+def health(server: Server) -> tuple[int, str, dict]:
+    """/health's status code, overall status and its intake check."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/health", timeout=5) as resp:
+            code, body = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        code, body = err.code, json.loads(err.read())
+    return code, body["status"], body["checks"]["intake"]
+
+
 def test_account_added_while_a_call_is_up_registers_and_calls(server: Server, phones: list[SoftPhone]) -> None:
     p1001, p1002, p1003 = (start_softphone(u, f"secret{u}", server.sip_port) for u in ("1001", "1002", "1003"))
     phones += [p1001, p1002, p1003]
@@ -149,6 +161,7 @@ def test_drain_refuses_new_calls_keeps_the_call_and_exits_0(server: Server, phon
     phones += [p1001, p1002, p1003]
     connect(p1001, p1002, server)
     assert options(server).endswith("200 OK")
+    assert health(server) == (200, "ok", {"status": "ok", "intake": "open"})
 
     reply = cli("drain", "--data-dir", str(server.data_dir))
     assert reply.returncode == 0, reply.stderr
@@ -159,6 +172,8 @@ def test_drain_refuses_new_calls_keeps_the_call_and_exits_0(server: Server, phon
     assert refused["code"] == 503, refused
     assert p1001.seen("incoming") == []
     assert options(server) == "SIP/2.0 503 Draining"
+    # Healthy, but wanting no new work: a load balancer polling /health takes it out too.
+    assert health(server) == (503, "draining", {"status": "draining", "intake": "draining", "calls_up": 1})
 
     # The call that was up is untouched and ends when its parties hang up; then the server exits 0.
     calls = p1001.request("calls", cmd="calls")["calls"]
