@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
+from sip.dialog import new_tag
 from sip.errors import SipParseError
 from sip.headers import header_name
 from sip.message import REASONS, Request, Response, make_request, make_response, parse_message
@@ -147,7 +148,7 @@ class UaStats:
 class IncomingRequest:
     """A request that opened a server transaction: the TU answers through it."""
 
-    __slots__ = ("final_sent", "on_cancel", "peer", "request", "responder", "source", "tx")
+    __slots__ = ("final_sent", "on_cancel", "peer", "request", "responder", "source", "to_tag", "tx")
 
     def __init__(self, responder: Responder, request: Request, peer: Peer, tx: ServerTx,
                  source: Peer | None = None) -> None:
@@ -160,12 +161,26 @@ class IncomingRequest:
         # Set by the TU to handle CANCEL itself (it must then send the final response).
         self.on_cancel: Callable[[], None] | None = None
         self.final_sent = False
+        self.to_tag: str | None = None  # the tag this request's responses carry in To
 
     def respond(self, status: int, reason: str | None = None, *, to_tag: str | None = None,
                 headers: Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> Response:
-        response = make_response(self.request, status, reason, to_tag=to_tag, headers=headers, body=body)
+        """Answer the request (see ``tag_for`` for the To tag)."""
+        response = make_response(self.request, status, reason, to_tag=self.tag_for(status, to_tag),
+                                 headers=headers, body=body)
         self.send(response)
         return response
+
+    def tag_for(self, status: int, to_tag: str | None = None) -> str | None:
+        """The To tag of a response: outside a dialog every response but 100 carries one
+        (RFC 3261 §8.2.6.2), the TU's own (a dialog's local tag) or, when it gives none, one
+        made here, the same for every later response to this request."""
+        if self.request.to_tag is not None or status <= 100:
+            return to_tag
+        if to_tag is None:
+            to_tag = self.to_tag or new_tag()
+        self.to_tag = to_tag
+        return to_tag
 
     def send(self, response: Response) -> None:
         if response.status >= 200:
@@ -489,7 +504,7 @@ class UaCore:
 
     def _answer(self, incoming: IncomingRequest, status: int, now: float, out: list[Output]) -> None:
         """A response of the core's own, through the transaction like the TU's."""
-        response = make_response(incoming.request, status)
+        response = make_response(incoming.request, status, to_tag=incoming.tag_for(status))
         if status >= 200:
             incoming.final_sent = True
         self._run_server(incoming, incoming.tx.send_response(response, now), out)
@@ -585,7 +600,8 @@ class UaCore:
         logger.info("malformed request from %s: %s", peer, exc.reason)
         if request.method == "ACK":
             return
-        response = make_response(request, exc.status, exc.reason)
+        response = make_response(request, exc.status, exc.reason,
+                                 to_tag=None if request.to_tag is not None else new_tag())  # §8.2.6.2
         self.stats.count_sent(response)
         out.append(Send(response.to_bytes(), response_peer(request, peer)))
         self.stats.bad_requests_answered += 1

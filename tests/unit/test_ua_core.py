@@ -409,3 +409,26 @@ def test_cancel_copies_the_invite_branch_and_is_refused_once_the_invite_is_over(
     core.receive(answer(tx.request, 487), BOB, 0.3)  # the INVITE ends (Completed, then D)
     tx.transport_error(0.4)
     assert core.cancel(tx, 0.5) == (None, [])
+
+
+# -- the To tag of responses outside a dialog (§8.2.6.2) -------------------------------------------
+
+def test_every_response_outside_a_dialog_but_100_carries_one_to_tag() -> None:
+    core, tu = make_core()
+    out = core.receive(wire("REGISTER", branch="z9hG4bKreg"), PHONE, 0.0)
+    register = out[0].incoming  # type: ignore[union-attr]
+    register.respond(200)
+    (ok,) = sent(tu.outputs)
+    assert ok.status == 200 and ok.to_tag
+
+    tu.outputs.clear()
+    invite = new_invite(core)
+    invite.respond(100)
+    invite.respond(180, to_tag="b1")  # the TU's dialog tag wins ...
+    invite.respond(486)  # ... and later responses keep it
+    trying, ringing, busy = sent(tu.outputs)
+    assert (trying.to_tag, ringing.to_tag, busy.to_tag) == (None, "b1", "b1")
+
+    tu.outputs.clear()
+    in_dialog = core.receive(wire("INFO", branch="z9hG4bKinfo", to_tag="t9", call_id="c9"), PHONE, 0.0)
+    assert [m.to_tag for m in sent(in_dialog)] == ["t9"]  # 481 keeps the request's own tag
