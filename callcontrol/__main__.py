@@ -82,8 +82,13 @@ def _build_parser() -> argparse.ArgumentParser:
     from callcontrol.cdr import cli as cdr_cli
 
     cdr_cli.add_arguments(sub)
-    sub.add_parser("api-schema", help="print the JSON Schema of the WebSocket API",
-                   description="Print the JSON Schema of the WebSocket API.")
+    schema = sub.add_parser("api-schema", help="print the JSON Schema (or AsyncAPI document) of the WebSocket API",
+                            description="Print the JSON Schema of the WebSocket API, or with --asyncapi its "
+                                        "AsyncAPI 3.0 document; the server serves both on its HTTP listener "
+                                        "(/api/schema.json, /api/asyncapi.json) as this prints them for the "
+                                        "same configuration.", formatter_class=_HelpFormatter)
+    schema.add_argument("--asyncapi", action="store_true", help="print the AsyncAPI 3.0 document")
+    _config_flags(schema)
     from callcontrol.ops import control
 
     control.add_arguments(sub)
@@ -148,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         _install_loop()
         return asyncio.run(run_server(cfg, reload_config=lambda: load_from_args(args)))
     if args.command == "api-schema":
-        import orjson
+        try:
+            cfg = load_from_args(args)
+        except ConfigError as exc:
+            sys.stderr.write(f"callcontrol: {exc}\n")
+            return 2
+        from callcontrol.web import documents, web_settings
 
-        from callcontrol.api.methods import api_schema
-
-        sys.stdout.write(orjson.dumps(api_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        asyncapi_json, schema_json, _ = documents(web_settings(cfg).ws_url)
+        sys.stdout.buffer.write(asyncapi_json if args.asyncapi else schema_json)
         return 0
     if args.command == "cdr":
         from callcontrol.cdr import cli as cdr_cli

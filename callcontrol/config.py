@@ -347,6 +347,38 @@ class ServerSection(_Section):
                                 "ends them and exits", reload=True, gt=0)
 
 
+def parse_origin(text: str) -> str:
+    """A browser origin, "scheme://host[:port]" as browsers send it in Origin (no path), or "*"."""
+    if text == "*":
+        return text
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or "/" in rest or any(c.isspace() for c in rest):
+        raise ConfigError(f'expected an origin "http[s]://HOST[:PORT]" (no path) or "*", got {_show(text)}')
+    return text
+
+
+def parse_ws_url(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("ws", "wss") or not rest or rest.startswith("/") or any(c.isspace() for c in rest):
+        raise ConfigError(f'expected a "ws[s]://HOST:PORT/PATH" URL, got {_show(text)}')
+    return text
+
+
+OriginValue = _parsed(str, parse_origin, 'a string "http[s]://HOST[:PORT]"')
+WsUrlValue = _parsed(str | None, parse_ws_url, 'a string "ws[s]://HOST:PORT/ws"', empty_is_none=True)
+
+
+class ConsoleSection(_Section):
+    enabled: bool | None = _field(None, "true|false", "serve the web attendant console on the HTTP listener, "
+                                  "/console/ (default: only when http.listen is a loopback address)")
+    allowed_origins: list[OriginValue] = _field(list, 'list of "http[s]://HOST[:PORT]"',
+                                                "origins whose pages may open the WebSocket API; a browser's "
+                                                "upgrade from any other is refused with 403 (default: the "
+                                                "console's own origin; \"*\": any)")
+    ws_url: WsUrlValue = _field(None, 'string "ws[s]://HOST:PORT/ws"', "the WebSocket URL the console and "
+                                "the API document give clients (default: from ws.listen)")
+
+
 _WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -363,6 +395,17 @@ class Config(_Section):
     ivr: IvrSection = Field(default_factory=IvrSection)
     server: ServerSection = Field(default_factory=ServerSection)
     dns: DnsSection = Field(default_factory=DnsSection)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+
+    @model_validator(mode="after")
+    def _console_origin_known(self) -> Config:
+        host = self.http.listen.host
+        if self.console.enabled and host in ("0.0.0.0", "::", "") and not self.console.allowed_origins:
+            raise PydanticCustomError(
+                "config", "console.enabled with http.listen {listen} needs console.allowed_origins (the "
+                "origin browsers load the console from, e.g. \"http://pbx.example.com:{port}\")",
+                {"listen": str(self.http.listen), "port": self.http.listen.port})
+        return self
 
     @model_validator(mode="after")
     def _media_address_known(self) -> Config:

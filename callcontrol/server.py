@@ -32,6 +32,8 @@ from callcontrol.ops import control, health, sd_notify
 from callcontrol.ops.metrics import CONTENT_TYPE_LATEST, MetricSources, make_registry, render
 from callcontrol.ops.refusals import RefusalLog
 from callcontrol.ops.sip_trace import SipTrace
+from callcontrol.web import add_routes as add_web_routes
+from callcontrol.web import web_settings
 from callcontrol.ws.hub import Hub, start_hub
 from ivr.ports import PortPairAllocator
 from ivr.prompts import PromptFetcher
@@ -109,7 +111,8 @@ class Server:
         api.cdrs = directory.store
         ws_host, ws_port = cfg.ws.listen
         with _opening(f"WebSocket API listener {cfg.ws.listen}"):
-            self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl())
+            self.hub = await start_hub(ws_host, ws_port, api=api, ssl=self._ws_ssl(),
+                                       origins=web_settings(cfg).ws_origins())
         self.metric_sources.hub, self.metric_sources.api = self.hub, api
         self.health.ws = lambda: self.hub is not None and self.hub.serving
         self.registry.set_publish(api.publish)
@@ -298,6 +301,8 @@ class Server:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
+        web_config = web_settings(self.config, ws_port=self.hub.port if self.hub else None)
+        add_web_routes(app, web_config)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port = self.config.http.listen
@@ -307,6 +312,8 @@ class Server:
         self._http_runner = runner
         bound = runner.addresses[0] if runner.addresses else (host, port)
         self.listeners.append(f"HTTP health and metrics on http://{bound[0]}:{bound[1]}/")
+        self.listeners.append(f"API reference on http://{bound[0]}:{bound[1]}/api/" + (
+            f", web console on http://{bound[0]}:{bound[1]}/console/" if web_config.console else ""))
 
     async def stop(self) -> None:
         if self._watch_task is not None:

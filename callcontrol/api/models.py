@@ -236,14 +236,18 @@ SessionId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A field's docstring is its description in the JSON Schema and the AsyncAPI document
+    # (callcontrol.api.asyncapi); the texts come from the seed's type tables or SPEC.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class CallRef(_Model):
     """SipCallIdentifier: ``id`` is mandatory, ``tag`` tells the legs of a call apart."""
 
     id: Annotated[str, Field(min_length=1, max_length=512)]
+    """The unique call identifier (the SIP Call-ID of the call; leg B of an originated call ends in ~10)."""
     tag: Annotated[str, Field(max_length=256)] | None = None
+    """The call remote tag: which leg of the call (without it, the whole call)."""
 
 
 # --------------------------------------------------------------------------- request params
@@ -251,8 +255,11 @@ class CallRef(_Model):
 
 class LoginParams(_Model):
     login: Annotated[str, Field(min_length=1, max_length=256)]
+    """Login of an administrator, reseller, customer or account (the realm follows from it)."""
     password: Annotated[str, Field(max_length=1024, exclude=True)]  # never echoed (dry_run)
+    """Its password (never echoed, never logged)."""
     domain: Annotated[str, Field(max_length=256)] | None = None
+    """The domain the login belongs to, when logins are not unique."""
 
 
 class LogoutParams(_Model):
@@ -261,14 +268,23 @@ class LogoutParams(_Model):
 
 class ResumeParams(_Model):
     session_id: SessionId
+    """The session whose notification stream moves onto this connection."""
     last_seq: Annotated[int, BeforeValidator(_id_value), Field(ge=0, le=MAX_ID)]
+    """seq of the last notification the client processed: the ones after it are replayed."""
 
 
 class _KeyedParams(_Model):
+    """At least one of ``i_account``, ``i_customer``, ``i_main_office``, ``i_ivr_an``."""
+
     i_account: UnsignedId | None = None
+    """The unique ID of the account record. The account represents a phone line or an office extension."""
     i_customer: UnsignedId | None = None
+    """The unique ID of the customer record (an IP Centrex environment)."""
     i_main_office: UnsignedId | None = None
+    """The unique ID of the main office (customer record with office type 3): the main office and its
+    branches."""
     i_ivr_an: UnsignedId | None = None
+    """The unique ID of the access number associated with the custom IVR application."""
 
     @model_validator(mode="after")
     def _at_least_one_key(self) -> _KeyedParams:
@@ -291,10 +307,12 @@ class _KeyedParams(_Model):
 
 class EnableApiNotificationsParams(_KeyedParams):
     event: Literal["sip.call_control_notifications"]
+    """The event to subscribe to: call state notifications."""
 
 
 class DisableApiNotificationsParams(_KeyedParams):
     event: Literal["sip.call_control_notifications"]
+    """The event to unsubscribe from."""
 
 
 class GetSipCallsListParams(_KeyedParams):
@@ -336,20 +354,30 @@ class GetCdrListParams(_Model):
 
 class OriginateAdvancedCallParams(_Model):
     bill_id: NumberString
+    """The account number to be charged for the call (it must be in the caller's scope)."""
     caller_id: NumberString
+    """The phone number of the calling party: called first (leg A)."""
     callee_id: NumberString
+    """The phone number to be called once leg A answers (leg B)."""
     callee_auto_pickup: YesNo = "N"
+    """Y: leg A's INVITE asks the phone to answer by itself (Alert-Info: <sip:127.0.0.1>;info=AutoAnswer,
+    Call-Info: <sip:127.0.0.1>;answer-after=0); N (default): it rings."""
 
 
 class LegParams(_Model):
     """Parameters that address one leg: ``call`` and, on a single server, optional ``transport_id``."""
 
     call: CallRef
+    """The unique IDs of separate parts of the call, as a notification or get_sip_calls_list gave them."""
     transport_id: TransportId | None = None
+    """The SIP address of the call defined in the format IP:port (may be omitted on a single server)."""
 
 
 class AnswerCallParams(LegParams):
     callee_answer_mode: AnswerMode | None = None
+    """Notify: an in-dialog NOTIFY with Event: talk to the ringing phone; Invite: the call is
+    reconnected with a new INVITE carrying the auto-answer headers. Compared case-insensitively;
+    default Notify when the phone advertised Allow-Events: talk, else Invite."""
 
 
 class TerminateCallParams(LegParams):
@@ -365,17 +393,27 @@ class UnholdCallParams(LegParams):
 
 
 class TransferCallParams(LegParams):
+    call: CallRef
+    """The call party that initiates the transfer (the transferor): its leg ends."""
     cld: NumberString
+    """The phone number of the transfer target."""
 
 
 class JoinCallsParams(LegParams):
+    call: CallRef
+    """The identifier of the call party to be joined (a leg of the transferor)."""
     to_call: CallRef
+    """The identifier of the call party to be joined with (the transferor's other leg)."""
 
 
 class PlayPromptParams(LegParams):
     url: PromptUrl
+    """The URL of the prompt without file extension (http or https): URL.au (8-bit G.711 u-law) or
+    URL.g729 is fetched."""
     order: PromptOrder = 2
+    """Prompt playback order (2 or 3): the slot in the playback stack; 3 plays over (pauses) 2."""
     repeat: Repeat = 1
+    """The number of times to play the prompt; -1 repeats it forever."""
 
     @model_validator(mode="after")
     def _repeat_not_zero(self) -> PlayPromptParams:
@@ -386,6 +424,7 @@ class PlayPromptParams(LegParams):
 
 class StopPlayPromptParams(LegParams):
     order: PromptOrder = 2
+    """The playback slot to stop (2 or 3)."""
 
 
 class StartDtmfDetectParams(LegParams):
@@ -401,50 +440,77 @@ class StopDtmfDetectParams(LegParams):
 
 class SuccessResult(_Model):
     success: Literal[1] = 1
+    """A non-zero value means that the operation was completed."""
 
 
 class LoginResult(SuccessResult):
     session_id: SessionId
+    """The session: send it as auth_info.session_id in later requests."""
 
 
 class OriginatedCall(_Model):
     id: str
+    """The unique call identifier of the new call (leg B's is this id + ~10)."""
 
 
 class OriginateResult(SuccessResult):
     call: OriginatedCall
+    """The unique ID of the originated call (without a tag: its legs get theirs in notifications)."""
 
 
 class ResumeResult(SuccessResult):
-    replayed: int = Field(description="notifications queued after this response (seq last_seq+1 ..)")
-    last_seq: int = Field(description="seq of the newest notification of the resumed stream")
+    replayed: int
+    """How many notifications follow this response (seq last_seq+1 onwards, in order)."""
+    last_seq: int
+    """seq of the newest notification of the resumed stream."""
 
 
 class DryRunResult(SuccessResult):
     dry_run: Literal[1] = 1
-    params: dict[str, Any] = Field(description="the params as validated and normalised")
+    """Always 1: the method did not run."""
+    params: dict[str, Any]
+    """The params as validated and normalised."""
 
 
 class ForwarderInfo(_Model):
+    """SipForwarderAccountInfo."""
+
     id: str
+    """The phone number of the party who initiated the forward."""
 
 
 class SipCallerInfo(_Model):
+    """A party of a leg (caller or callee)."""
+
     id: str
+    """The phone number of the calling / called party."""
     account_id: str | None = None
+    """The phone number (PIN) of the party's account, unique in its environment."""
     centrex_id: str | None = None
+    """The ID of the IP Centrex environment (the main office customer) the party belongs to."""
     display_id: str | None = None
+    """The display number provided by the party (from the From header)."""
     display_name: str | None = None
+    """The display name provided by the party."""
     extension_id: str | None = None
+    """The extension number configured within the IP Centrex environment for the party's line."""
     huntgroup_id: str | None = None
+    """The hunt group number on behalf of which the call happened."""
     access_number: str | None = None
+    """The IVR access number that receives the call."""
     forwarder_list: list[ForwarderInfo] = []
+    """The list of account IDs that initiated the forward."""
 
 
 class QueueInfo(_Model):
+    """SipCallQueueStateInfo: sent with the queued and dequeued states."""
+
     i_c_queue: int
+    """The unique ID of a call queue record."""
     position: int
+    """A caller's position in the queue."""
     operators: int
+    """The number of active operators."""
 
 
 # The enum's values as a Literal: the schema shows them inline (an enum would be a $ref).
@@ -453,28 +519,48 @@ DateTimeStr = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")]
 
 
 class SipCallInfo(_Model):
+    """SIPCallInfo: one leg (a dialog with one phone) of a call, as notified and listed."""
+
     call: CallRef
+    """The unique ID of separate parts of the call: id and tag of this leg."""
     caller: SipCallerInfo
+    """The information about the caller."""
     callee: SipCallerInfo
+    """The information about who the caller is calling to."""
     state: WireState
+    """The current state of the leg: trying (a call is initiated and a request sent), ringing, early
+    (early media), connected (answered or taken from hold), held (returned to the party placed on hold),
+    holding (returned to the party who holds), terminated, queued, dequeued."""
     transport_id: str
+    """The SIP address of the call, IP:port."""
     type: LegType
+    """The dialog's direction for the phone: outgoing (the phone started it), incoming (it received it)."""
     start_time: DateTimeStr | None = None
+    """When the call was initiated (YYYY-MM-DD HH:MM:SS); sent with trying, ringing, early."""
     connect_time: DateTimeStr | None = None
-    duration: int | None = Field(None, description="seconds (terminated) or milliseconds (DTMF digit)")
+    """When the call was connected or put on hold; sent with connected, held, holding."""
+    duration: int | None = None
+    """Terminated: the call length in seconds from when it was connected; a DTMF digit: its duration in
+    milliseconds."""
     reason: str | None = None
+    """Why the call ended or was not established; sent with terminated."""
     reason_code: int | None = None
+    """The code of the reason the call ended (a SIP status, or null); sent with terminated."""
     queue_info: QueueInfo | None = None
+    """The call queue status; sent with queued and dequeued."""
     event: CallEvent | None = None
+    """IVR notifications: play_prompt_completed (a prompt finished), dtmf_digit_detected (one digit)."""
     digit: str | None = None
+    """The detected DTMF digit: 0-9, *, #, A-D."""
     order: Literal[2, 3] | None = None
-    dtmf_method: DtmfMethod | None = Field(
-        None, description="ours: which method carried the DTMF digit"
-    )
+    """The playback slot (2 or 3) of the prompt that completed."""
+    dtmf_method: DtmfMethod | None = None
+    """Ours: which method carried the DTMF digit (rfc4733, info, inband)."""
 
 
 class CallsListResult(SuccessResult):
     calls_list: list[SipCallInfo]
+    """The list of calls: every leg in progress that the keys name and the session may see."""
 
 
 class CdrInfo(_Model):
@@ -509,57 +595,96 @@ class CdrListResult(SuccessResult):
 
 class NotificationResult(_Model):
     call_info: SipCallInfo
+    """The leg's state after the change."""
 
 
 class Notification(_Model):
+    """A sip.call_control_notifications event: a leg changed state (or an IVR event)."""
+
     action: Literal["update"]
+    """Always update."""
     event: Literal["sip.call_control_notifications"]
-    seq: int = Field(description="ours: per connection, monotonic; see Session.resume")
+    """The subscribed event."""
+    seq: int
+    """Ours: per connection, monotonic; see Session.resume."""
     result: NotificationResult
+    """The leg."""
 
 
 class OverflowResult(_Model):
     reason: str
-    last_seq: int = Field(description="newest seq assigned before the overflow; resume from your own last seq")
+    """Why the connection is being closed (send queue overflow)."""
+    last_seq: int
+    """The newest seq assigned before the overflow; resume from your own last seq."""
 
 
 class OverflowNotice(_Model):
+    """Ours: the client did not read fast enough; the server closes the connection (1008) after this."""
+
     action: Literal["overflow"]
+    """Always overflow."""
     event: Literal["sip.call_control_notifications"]
+    """The subscribed event."""
     result: OverflowResult
+    """What was lost."""
 
 
 class AuthInfo(_Model):
+    """The mandatory authentication information: session_id, or login and password."""
+
     session_id: SessionId | None = None
+    """A session from Session.login."""
     login: str | None = None
+    """Or a login, authenticating this one request."""
     password: str | None = None
+    """With login: its password."""
     domain: str | None = None
+    """With login: its domain, when logins are not unique."""
 
 
 class AuxInfo(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
     dry_run: Literal[0, 1] | bool | None = None
+    """1: validate params and return them normalised, without running the method."""
 
 
 class RequestEnvelope(_Model):
-    cseq: int | float | str | None = Field(None, description="echoed; absent means no response")
+    """A request: one JSON object per text frame."""
+
+    cseq: int | float | str | None = None
+    """Matches the response with the request (the same value is present in the response). If no value
+    is passed in the request, no response is returned (the request still runs)."""
     auth_info: AuthInfo | None = None
+    """The mandatory authentication information (except for Session.login and Session.resume)."""
     service: str
+    """The API service that contains the method: Session or CallControl."""
     method: str
+    """The name of the API method."""
     params: dict[str, Any] = {}
+    """The method's parameters (see each method)."""
     aux_info: AuxInfo | None = None
+    """Ours: {"dry_run": 1} validates params without running the method."""
 
 
 class ErrorBody(_Model):
     code: ErrorCode
+    """For the client software: identifies the fault (see the error code table)."""
     message: str
+    """A human readable explanation of the fault, not for algorithmic processing."""
     details: Any = None
+    """Complements the message: the erroneous object (for sip.wrong_parameters, one {field, message}
+    per bad field)."""
 
 
 class ErrorResponse(_Model):
+    """The answer to a request that could not be executed."""
+
     cseq: int | float | str | None = None
+    """The request's cseq (null when the frame could not be read as a request)."""
     error: ErrorBody
+    """What went wrong."""
     success: Literal[0] = 0
+    """Always 0 on an error."""
 
 
 def _check_wire_fields(model: type[BaseModel], wire: tuple[str, ...]) -> None:

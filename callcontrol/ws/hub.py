@@ -22,6 +22,7 @@ import asyncio
 import logging
 import ssl as ssl_module
 from collections import Counter, deque
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -288,9 +289,11 @@ class Hub:
     # ------------------------------------------------------------------ internals
 
     async def _start(self, host: str | None, port: int, *, ssl: ssl_module.SSLContext | None,
-                     max_frame_size: int, ping_interval: float | None, sweep_interval: float) -> None:
+                     max_frame_size: int, ping_interval: float | None, sweep_interval: float,
+                     origins: Sequence[str | None] | None) -> None:
         self._server = await serve(
             self._handle, host, port, ssl=ssl, process_request=self._check_path, compression=None,
+            origins=origins,
             max_size=max_frame_size, ping_interval=ping_interval, ping_timeout=ping_interval,
             server_header="callcontrol", logger=logging.getLogger("callcontrol.ws.hub.websockets"),
         )
@@ -323,15 +326,17 @@ class Hub:
 async def start_hub(host: str | None, port: int, *, api: CallControlApi, ssl: ssl_module.SSLContext | None = None,
                     max_inflight: int = 32, send_queue_limit: int = 4096, overflow_grace: float = 5.0,
                     max_frame_size: int = 1 << 20, ping_interval: float | None = 20.0,
-                    sweep_interval: float | None = None) -> Hub:
+                    sweep_interval: float | None = None, origins: Sequence[str | None] | None = None) -> Hub:
     """Start the hub for ``api`` on ``host:port`` (port 0: any free port, see ``Hub.port``).
 
     ``ssl``: serve wss://. ``sweep_interval``: how often idle sessions are expired
-    (default: a quarter of the session idle timeout, within 1..30 s).
+    (default: a quarter of the session idle timeout, within 1..30 s). ``origins``: the ``Origin``
+    values an upgrade may carry (None in it: no Origin, i.e. not a browser); any other gets 403
+    (cross-site WebSocket hijacking; ``callcontrol.web.WebSettings.ws_origins``). None: no check.
     """
     hub = Hub(api, max_inflight=max_inflight, send_queue_limit=send_queue_limit, overflow_grace=overflow_grace)
     if sweep_interval is None:
         sweep_interval = max(1.0, min(30.0, api.sessions.idle_timeout / 4))
     await hub._start(host, port, ssl=ssl, max_frame_size=max_frame_size, ping_interval=ping_interval,
-                     sweep_interval=sweep_interval)
+                     sweep_interval=sweep_interval, origins=origins)
     return hub

@@ -122,6 +122,16 @@ async def settle(result: Awaitable[None] | None) -> None:
         await result
 
 
+def tidy_descriptions(schema: Any) -> Any:
+    """``schema`` with every description on one line (field docstrings wrap at the source's width)."""
+    if isinstance(schema, dict):
+        return {k: " ".join(v.split()) if k == "description" and isinstance(v, str) else tidy_descriptions(v)
+                for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [tidy_descriptions(v) for v in schema]
+    return schema
+
+
 def api_schema() -> dict[str, Any]:
     """A JSON Schema (draft 2020-12) document describing the whole API."""
     specs = list(METHODS.values())
@@ -132,7 +142,7 @@ def api_schema() -> dict[str, Any]:
     for extra in (RequestEnvelope, ErrorResponse, Notification, OverflowNotice, DryRunResult):
         models.append((extra, "validation"))
     refs, top = models_json_schema(models, ref_template="#/$defs/{model}")
-    defs = top.get("$defs", {})
+    defs = tidy_descriptions(top.get("$defs", {}))
 
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return refs[(model, mode)]  # type: ignore[index]
@@ -151,7 +161,9 @@ def api_schema() -> dict[str, Any]:
         "title": "callcontrol WebSocket JSON-RPC API (PortaSIP Call Control compatible)",
         "description": "Text frames, one JSON object per frame, on ws://HOST:PORT/ws and /ws/CallControl. "
                        "Success: {cseq, result: {..., success: 1}, success: 1}; "
-                       "error: {cseq, error: {code, message, details}, success: 0}.",
+                       "error: {cseq, error: {code, message, details}, success: 0}. "
+                       "The same API as an AsyncAPI 3 document: GET /api/asyncapi.json on the HTTP listener, "
+                       "or `callcontrol api-schema --asyncapi`.",
         "request": ref(RequestEnvelope, "validation"),
         "error_response": ref(ErrorResponse, "validation"),
         "dry_run_result": ref(DryRunResult, "validation"),
