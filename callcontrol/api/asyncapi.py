@@ -78,6 +78,8 @@ SUMMARIES: dict[str, str] = {
     "start_dtmf_detect": "Report each DTMF digit of the leg (RFC 4733, SIP INFO, in-band) as a "
                          "dtmf_digit_detected notification.",
     "stop_dtmf_detect": "Stop reporting DTMF digits.",
+    "get_cdr_list": "Ours: the CDRs written so far that are billed to what the principal covers, by start "
+                    "time window, oldest written first (docs/operations.md, \"CDRs\").",
 }
 
 ERROR_WHEN: dict[ErrorCode, str] = {

@@ -338,11 +338,15 @@ class GetCdrListParams(_Model):
     (default: everything the principal may see), oldest written first."""
 
     i_account: UnsignedId | None = None
+    """Only the CDRs billed to this account (default: every one the principal may see)."""
     i_customer: UnsignedId | None = None
+    """Only the CDRs billed to this customer (exactly: a main office's branches are customers of their own)."""
     from_date: CdrTime | None = Field(None, description="ISO-8601 (UTC unless an offset is given) or a date")
     to_date: CdrTime | None = Field(None, description="excluded; ISO-8601 or a date (its midnight UTC)")
     limit: Annotated[int, BeforeValidator(_small_int), Field(ge=1, le=MAX_CDR_LIST)] = DEFAULT_CDR_LIST
+    """At most this many CDRs in the answer."""
     offset: Annotated[int, BeforeValidator(_small_int), Field(ge=0, le=MAX_ID)] = 0
+    """Skip this many first (to page through a window)."""
 
     @model_validator(mode="after")
     def _window_in_order(self) -> GetCdrListParams:
@@ -567,30 +571,53 @@ class CdrInfo(_Model):
     """One CDR (docs/operations.md, "CDRs"): the call's row has no ``leg_tag``. Times are
     ISO-8601 UTC with milliseconds; ``duration`` is seconds connected."""
 
+    # The descriptions are those of docs/operations.md, "The fields".
     call_id: str
+    """The call's id: the Call-ID of its first dialog (leg A's), the call.id of the API."""
     leg_tag: str | None
+    """The leg's tag (call.tag of the API); null on the call's own row."""
     leg_id: str | None
+    """The id the leg shows in the API (originate's leg B: call_id~10)."""
     sip_call_id: str | None
+    """The Call-ID of the leg's own dialog."""
     leg_type: LegType | None
+    """outgoing: the phone called the server (leg A); incoming: the server called it."""
     caller: str
+    """The caller's id (account id or number), as in SIPCallInfo."""
     callee: str
+    """The callee's id (account id or number), as in SIPCallInfo."""
     i_account: int | None
+    """The account the row is billed to (a leg: its phone's account)."""
     i_customer: int | None
+    """The customer the row is billed to."""
     route: str | None
+    """The call and leg A: how the number was routed (account, ivr, trunk); a leg the server called: its
+    Request-URI."""
     start_time: str
+    """When the leg's INVITE arrived or was sent (the call: leg A's), ISO-8601 UTC."""
     connect_time: str | None
+    """When it was answered (the call: its first answer); null when never answered."""
     disconnect_time: str
+    """When it ended (the call: its last leg's end)."""
     duration: float
+    """Seconds connected, to the millisecond (0 when never answered)."""
     sip_code: int | None
+    """The leg's final SIP status."""
     sip_reason: str | None
+    """The phrase of that status (the phone's own for a relayed refusal)."""
     disconnect_reason: str
+    """Why it ended, in words (caller hung up, cancelled, Busy Here, no answer, terminated by API, ...)."""
     hangup_side: Literal["caller", "callee", "server"] | None
+    """Who ended it: caller (leg A's phone), callee (the called phone) or server."""
     huntgroup_id: str | None
+    """The hunt group the call went through."""
     forwarders: list[str]
+    """The forwarders the call went through."""
 
 
 class CdrListResult(SuccessResult):
     cdr_list: list[CdrInfo]
+    """The CDRs, oldest written first."""
 
 
 class NotificationResult(_Model):

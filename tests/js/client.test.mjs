@@ -200,6 +200,8 @@ test("a method for every API method, each reaching the server with valid params"
   await assert.rejects(cc.stopPlayPrompt(nope, { order: 3 }), notFound);
   await assert.rejects(cc.startDtmfDetect(nope), notFound);
   await assert.rejects(cc.stopDtmfDetect(nope), notFound);
+  assert.ok(Array.isArray(await cc.getCdrList({ from_date: "2020-01-01", limit: 5 })));
+  await assert.rejects(cc.getCdrList({ limit: 0 }), (err) => err.code === "sip.wrong_parameters");
   await assert.rejects(cc.originateAdvancedCall({ bill_id: "3001", caller_id: "1001", callee_id: "1002" }),
     (err) => err.code === "sip.wrong_parameters" && err.details[0].field === "params.bill_id");
   await cc.enableApiNotifications({ i_account: 2 });

@@ -180,7 +180,7 @@ def test_console_is_on_by_default_only_on_loopback() -> None:
 ])
 def test_bad_console_keys_are_one_line_errors(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(environ=env, check_files=False)
+        load_config(environ=env, check_host=False)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 

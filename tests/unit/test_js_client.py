@@ -38,7 +38,7 @@ def test_the_declarations_match_the_models() -> None:
     assert re.findall(r'"(\w+)"', states.group(1)) == [str(s) for s in CallState]
     for interface, model in (("CallRef", models.CallRef), ("ForwarderInfo", models.ForwarderInfo),
                              ("SipCallerInfo", models.SipCallerInfo), ("QueueInfo", models.QueueInfo),
-                             ("SipCallInfo", models.SipCallInfo)):
+                             ("SipCallInfo", models.SipCallInfo), ("CdrInfo", models.CdrInfo)):
         body = re.search(rf"export interface {interface} \{{(.*?)\n\}}", DTS, re.S)
         assert body is not None, interface
         props = re.findall(r"^  (\w+)(\??):", body.group(1), re.M)

@@ -6,7 +6,7 @@ export declare const METHODS: Readonly<Record<MethodName, "Session" | "CallContr
 
 export type MethodName =
   | "login" | "logout" | "resume"
-  | "enable_api_notifications" | "disable_api_notifications" | "get_sip_calls_list"
+  | "enable_api_notifications" | "disable_api_notifications" | "get_sip_calls_list" | "get_cdr_list"
   | "originate_advanced_call" | "answer_call" | "terminate_call" | "hold_call" | "unhold_call"
   | "transfer_call" | "join_calls" | "play_prompt" | "stop_play_prompt" | "start_dtmf_detect"
   | "stop_dtmf_detect";
@@ -101,6 +101,41 @@ export interface OriginateParams {
   callee_auto_pickup?: boolean | "Y" | "N";
 }
 
+/** Ours: one CDR (docs/operations.md, "CDRs"); times ISO-8601 UTC. */
+export interface CdrInfo {
+  call_id: string;
+  leg_tag: string | null;
+  leg_id: string | null;
+  sip_call_id: string | null;
+  leg_type: "incoming" | "outgoing" | null;
+  caller: string;
+  callee: string;
+  i_account: number | null;
+  i_customer: number | null;
+  route: string | null;
+  start_time: string;
+  connect_time: string | null;
+  disconnect_time: string;
+  duration: number;
+  sip_code: number | null;
+  sip_reason: string | null;
+  disconnect_reason: string;
+  hangup_side: "caller" | "callee" | "server" | null;
+  huntgroup_id: string | null;
+  forwarders: string[];
+}
+
+export interface CdrQuery {
+  i_account?: number;
+  i_customer?: number;
+  /** ISO-8601 (UTC unless an offset is given) or a date. */
+  from_date?: string;
+  /** Excluded; ISO-8601 or a date. */
+  to_date?: string;
+  limit?: number;
+  offset?: number;
+}
+
 export interface ResumeResult {
   success: 1;
   replayed: number;
@@ -171,6 +206,7 @@ export declare class CallControlClient {
   enableApiNotifications(keys: Keys): Promise<void>;
   disableApiNotifications(keys: Keys): Promise<void>;
   getSipCallsList(keys: Keys): Promise<SipCallInfo[]>;
+  getCdrList(query?: CdrQuery): Promise<CdrInfo[]>;
   originateAdvancedCall(params: OriginateParams): Promise<{ id: string }>;
   answerCall(call: CallRef, options?: LegOptions & { callee_answer_mode?: "Notify" | "Invite" }): Promise<void>;
   terminateCall(call: CallRef, options?: LegOptions): Promise<void>;

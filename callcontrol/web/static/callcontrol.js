@@ -27,6 +27,7 @@ export const METHODS = Object.freeze({
   enable_api_notifications: "CallControl",
   disable_api_notifications: "CallControl",
   get_sip_calls_list: "CallControl",
+  get_cdr_list: "CallControl",
   originate_advanced_call: "CallControl",
   answer_call: "CallControl",
   terminate_call: "CallControl",
@@ -456,6 +457,12 @@ export class CallControlClient {
   async getSipCallsList(k) {
     const result = await this._method("get_sip_calls_list", keys(k));
     return result.calls_list ?? [];
+  }
+
+  /** Ours: the CDRs billed to what the session covers ({i_account, i_customer, from_date, to_date, limit, offset}). */
+  async getCdrList(query = {}) {
+    const result = await this._method("get_cdr_list", query);
+    return result.cdr_list ?? [];
   }
 
   /** Call caller_id, then (once it answers) callee_id; resolves with the new call's {id}. */
