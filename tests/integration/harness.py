@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import selectors
 import signal
 import socket
@@ -24,18 +25,24 @@ SCENARIOS = ROOT / "sipp_scenarios"
 AGENT = ROOT / "scripts" / "sip_agent.py"
 
 
+# Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 on Linux),
+# where no outgoing connection or `bind(0)` of another process can take the port between
+# our check and the server's bind, and below the servers' default RTP range (20000-29999).
+_FREE_PORTS = range(10000, 20000)
+
+
 def free_port() -> int:
     """A port free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+    for _ in range(200):
+        port = random.choice(_FREE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            try:
+                u.bind(("127.0.0.1", port))
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     raise RuntimeError("no free port")
 
 

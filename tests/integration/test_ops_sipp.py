@@ -229,7 +229,7 @@ def test_health_fails_naming_the_store_when_cdr_writes_fail(tmp_path: Path) -> N
         status, body = _health(server)
         assert status == 200 and body["status"] == "ok", body
         assert {name for name, c in body["checks"].items() if c["status"] == "ok"} == {
-            "store", "sip", "ws", "event_loop"}
+            "store", "sip", "ws", "event_loop", "intake"}
         # Break the store under the running server: its CDR table is gone.
         db = sqlite3.connect(server.data_dir / "callcontrol.sqlite3")
         try:
