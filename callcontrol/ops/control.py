@@ -112,22 +112,21 @@ def wait_for_exit(pid: int, timeout: float | None) -> bool:
 # -- the commands ----------------------------------------------------------------------------------
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    reload = sub.add_parser(
-        "reload", help="tell the running server to re-read its directory and reloadable config (SIGHUP)",
-        description="Send SIGHUP to the server running on DATA_DIR: it re-reads the directory and the "
-                    "reloadable parts of its config file and logs one line saying what changed or why "
-                    "it refused.")
-    reload.add_argument("--data-dir", type=Path, default=default_data_dir(),
-                        help="the running server's data directory (default: $CALLCONTROL_STORE__DATA_DIR "
-                             "or ./callcontrol-data)")
-    drain = sub.add_parser(
-        "drain", help="stop taking new calls, exit when the last call ends (SIGUSR1)",
-        description="Send SIGUSR1 to the server running on DATA_DIR: new INVITEs get 503 with "
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help, description=description)
+        parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                            help="the running server's data directory (default: $CALLCONTROL_STORE__DATA_DIR "
+                                 "or ./callcontrol-data)")
+        return parser
+
+    command("reload", "tell the running server to re-read its directory and reloadable config (SIGHUP)",
+            "Send SIGHUP to the server running on DATA_DIR: it re-reads the directory and the "
+            "reloadable parts of its config file and logs one line saying what changed or why it "
+            "refused.")
+    drain = command("drain", "stop taking new calls, exit when the last call ends (SIGUSR1)",
+                    "Send SIGUSR1 to the server running on DATA_DIR: new INVITEs get 503 with "
                     "Retry-After, calls already up go on, and the server exits 0 when the last one "
                     "ends (or when its configured drain limit is reached).")
-    drain.add_argument("--data-dir", type=Path, default=default_data_dir(),
-                       help="the running server's data directory (default: $CALLCONTROL_STORE__DATA_DIR "
-                            "or ./callcontrol-data)")
     drain.add_argument("--wait", action="store_true", help="return only once the server has exited")
     drain.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                        help="with --wait: give up waiting after this long (exit 1)")

@@ -28,13 +28,16 @@ AGENT = ROOT / "scripts" / "sip_agent.py"
 # Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 on Linux),
 # where no outgoing connection or `bind(0)` of another process can take the port between
 # our check and the server's bind, and below the servers' default RTP range (20000-29999).
-_FREE_PORTS = range(10000, 20000)
+FREE_PORTS = range(10000, 12000)
+# Ports a test module keeps for itself across its tests (fixed static contacts): apart from
+# FREE_PORTS, so no other test's free_port() takes one while its owner is between tests.
+QUIET_PORTS = range(12000, 20000)
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both)."""
+def free_port(ports: range = FREE_PORTS) -> int:
+    """A port of ``ports`` free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both)."""
     for _ in range(200):
-        port = random.choice(_FREE_PORTS)
+        port = random.choice(ports)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
                 socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
             try:
@@ -43,7 +46,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port")
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 @dataclass

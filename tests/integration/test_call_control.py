@@ -14,8 +14,6 @@ regexp checks) and the notifications in order, per the issue 5 behaviour contrac
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,6 +28,7 @@ import pytest_asyncio
 from callcontrol.client import CallControlClient, CallNotFoundError, WrongParametersError
 from tests.integration import harness
 from tests.integration.harness import (
+    QUIET_PORTS,
     SCENARIOS,
     SoftPhone,
     free_port,
@@ -73,25 +72,8 @@ class Rig:
         return self.srv.metric(name)
 
 
-def _quiet_port() -> int:
-    """A free UDP/TCP port outside the kernel's ephemeral range (where free_port() and every client
-    socket land) and the RTP ranges in use: the SIPp phones' static contacts stay fixed for the whole
-    module, and between two tests nothing else should take them."""
-    for _ in range(200):
-        port = random.randrange(12000, 19999)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            try:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 12000-19999")
-
-
 def _start_rig(tmp: Path) -> Rig:
-    sipp_ports = {number: _quiet_port() for number in SIPP_ACCOUNTS}
+    sipp_ports = {number: free_port(QUIET_PORTS) for number in SIPP_ACCOUNTS}
     for number, port in sipp_ports.items():
         subprocess.run(["callcontrol", "directory", "--data-dir", str(tmp / "data"), "add", "account",
                         "--customer", "1", "--id", number, "--static-contact", f"sip:{number}@127.0.0.1:{port}",
