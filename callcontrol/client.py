@@ -1,14 +1,17 @@
-"""Client library for the call-control WebSocket API.
+"""Client library for the call-control WebSocket API (typed; docs/client.md has an example per method).
 
     async with CallControlClient.connect("ws://127.0.0.1:8445/ws") as c:
         await c.login("demo-corp", "demo-corp-pass")
         await c.enable_api_notifications(i_customer=1)
-        calls = await c.get_sip_calls_list(i_customer=1)
+        calls = await c.get_sip_calls_list(i_customer=1)    # list[CallInfo]
         async for n in c.notifications():
-            print(n.seq, n.call_info["state"])
+            if n.call_info is not None:
+                print(n.seq, n.call_info.state, n.call_info.phone.id)
 
 One awaitable per API method (each method's service comes from the server's
-method table, ``callcontrol.api.methods``); responses are matched by ``cseq``; an error
+method table, ``callcontrol.api.methods``). Notifications and results are typed objects
+(``callcontrol.client_types``: the API's own pydantic models, which also read like the
+wire's dicts: ``info["state"]``, ``"event" in info``). Responses are matched by ``cseq``; an error
 answer raises a :class:`CallControlError` subclass carrying ``code``,
 ``message`` and ``details``. When the connection drops, requests in flight
 fail with :class:`ConnectionLost` and the client reconnects (exponential
@@ -36,6 +39,14 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from callcontrol.api.methods import METHODS
+from callcontrol.client_types import CallInfo, CallRef, Cdr, OriginatedCall, Party, ResumeResult, WireObject
+
+__all__ = [
+    "AuthFailedError", "CallControlClient", "CallControlDisabledError", "CallControlError", "CallInfo",
+    "CallNotFoundError", "CallRef", "Cdr", "ConnectionLost", "EnvelopeError", "ForbiddenError",
+    "InternalServerError", "Notification", "OriginatedCall", "Party", "ResumeResult", "ResyncRequiredError",
+    "SessionExpiredError", "UnsupportedMethodError", "WrongParametersError",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +54,8 @@ EVENT = "sip.call_control_notifications"
 # The service of each API method, from the server's method table (the names are unique).
 SERVICE_OF: dict[str, str] = {name: service for service, name in METHODS}
 assert len(SERVICE_OF) == len(METHODS), "method names are unique across services"
-CallRefLike = Mapping[str, Any]
+CallRefLike = CallRef | CallInfo | Mapping[str, Any]  # a CallRef, a whole CallInfo (its .call), or {"id", "tag"}
+Keys = dict[str, int]
 # orjson 3.8 overflows the C stack on very deep nesting (see callcontrol.api.dispatcher); a
 # server's frames nest a few levels, however long a calls_list is.
 _MAX_DEPTH = 64
@@ -157,17 +169,22 @@ class ConnectionLost(ConnectionError):
 
 @dataclass(slots=True, frozen=True)
 class Notification:
-    """``action`` is "update" (a leg changed), "overflow" (the server cut us off; we
-    reconnect and resume) or "resync" (notifications were lost: list the calls again)."""
+    """One item of the notification stream.
 
-    action: str
+    ``action`` is "update" (a leg changed: ``call_info`` is its :class:`CallInfo`), "overflow"
+    (the server cut us off; the client reconnects and resumes by itself) or "resync"
+    (notifications were lost: list the calls again). ``seq`` is the server's per-connection
+    number (None for the markers); ``raw`` the frame as decoded JSON."""
+
+    action: Literal["update", "overflow", "resync"] | str
     seq: int | None
-    call_info: dict[str, Any] | None
+    call_info: CallInfo | None
     raw: dict[str, Any]
 
     @property
     def state(self) -> str | None:
-        return self.call_info.get("state") if self.call_info else None
+        """The leg's state ("ringing", "connected", ...), None for the markers."""
+        return self.call_info.state if self.call_info is not None else None
 
 
 def _resync_marker(reason: str) -> Notification:
@@ -178,6 +195,14 @@ def _resync_marker(reason: str) -> Notification:
 
 
 class CallControlClient:
+    """A connection to the API (``connect``), with one awaitable per API method.
+
+    ``ssl``: for wss://; ``reconnect``: reconnect and resume when the connection drops;
+    ``request_timeout``/``open_timeout``: seconds; ``reconnect_delay``: (first, max) seconds
+    of the backoff; ``notification_buffer``: notifications kept unread before a "resync";
+    ``max_size``: the largest frame accepted. ``session_id`` and ``last_seq`` are the state
+    a resume needs."""
+
     def __init__(self, url: str, *, ssl: ssl_module.SSLContext | None = None, reconnect: bool = True,
                  request_timeout: float = 10.0, open_timeout: float = 10.0,
                  reconnect_delay: tuple[float, float] = (0.05, 5.0), notification_buffer: int = 10_000,
@@ -207,15 +232,18 @@ class CallControlClient:
 
     @classmethod
     def connect(cls, url: str, **kwargs: Any) -> _Connect:
-        """``async with CallControlClient.connect(url) as c`` (or ``c = await ...connect(url)``)."""
+        """``async with CallControlClient.connect(url) as c`` (or ``c = await ...connect(url)``);
+        ``kwargs`` are the constructor's (ssl, reconnect, request_timeout, ...)."""
         return _Connect(cls(url, **kwargs))
 
     async def open(self) -> None:
+        """Open the WebSocket connection (``connect`` does it)."""
         self._ws = await self._dial()
         self._ready.set()
         self._runner = asyncio.create_task(self._run(), name="callcontrol-client")
 
     async def close(self) -> None:
+        """Close for good: no reconnect; requests in flight fail with :class:`ConnectionLost`."""
         self._closing = True
         self._ready.clear()
         if self._ws is not None:
@@ -228,6 +256,7 @@ class CallControlClient:
 
     @property
     def connected(self) -> bool:
+        """Whether requests can be sent now (False while reconnecting)."""
         return self._ready.is_set()
 
     async def _dial(self) -> ClientConnection:
@@ -340,7 +369,8 @@ class CallControlClient:
                 return  # already seen (replayed twice)
             self.last_seq = seq
         result = msg.get("result")
-        call_info = result.get("call_info") if isinstance(result, dict) else None
+        wire = result.get("call_info") if isinstance(result, dict) else None
+        call_info = CallInfo.from_wire(wire) if isinstance(wire, dict) else None
         self._emit(Notification(str(action), seq if isinstance(seq, int) else None, call_info, msg))
 
     def _emit(self, n: Notification) -> None:
@@ -364,6 +394,7 @@ class CallControlClient:
             yield await self._queue.get()
 
     async def next_notification(self, timeout: float | None = None) -> Notification:
+        """The next notification (or marker); TimeoutError after ``timeout`` seconds."""
         return await asyncio.wait_for(self._queue.get(), timeout)
 
     # ------------------------------------------------------------------ requests
@@ -439,19 +470,21 @@ class CallControlClient:
             self._auth_info["domain"] = domain
 
     async def logout(self) -> None:
+        """End the session and its subscriptions (and forget the credentials)."""
         await self.request("Session", "logout")
         self.session_id = None
         self._credentials = None
         self._subscriptions.clear()
 
-    async def resume(self, session_id: str | None = None, last_seq: int | None = None) -> dict[str, Any]:
-        """Take over a session's notification stream on this connection (done by itself on reconnect)."""
+    async def resume(self, session_id: str | None = None, last_seq: int | None = None) -> ResumeResult:
+        """Take over a session's notification stream on this connection (done by itself on reconnect):
+        the notifications after ``last_seq`` (default: the last one seen) are replayed behind the answer."""
         sid = session_id or self.session_id
         result = await self._call("Session", "resume",
                                   {"session_id": sid, "last_seq": self.last_seq if last_seq is None else last_seq},
                                   auth_info=None)
         self.session_id = sid
-        return result
+        return ResumeResult.from_wire(result)
 
     # ------------------------------------------------------------------ CallControl
 
@@ -462,6 +495,9 @@ class CallControlClient:
 
     async def enable_api_notifications(self, *, i_account: int | None = None, i_customer: int | None = None,
                                        i_main_office: int | None = None, i_ivr_an: int | None = None) -> None:
+        """Subscribe this connection to the call state notifications of an extension (``i_account``),
+        a customer (``i_customer``), a main office and its branches (``i_main_office``) or an IVR
+        access number (``i_ivr_an``); at least one. Remembered for re-subscribing after a re-login."""
         keys = _wire_params({"i_account": i_account, "i_customer": i_customer, "i_main_office": i_main_office,
                              "i_ivr_an": i_ivr_an})
         await self._method("enable_api_notifications", event=EVENT, **keys)
@@ -469,6 +505,7 @@ class CallControlClient:
 
     async def disable_api_notifications(self, *, i_account: int | None = None, i_customer: int | None = None,
                                         i_main_office: int | None = None, i_ivr_an: int | None = None) -> None:
+        """Unsubscribe what :meth:`enable_api_notifications` subscribed (the same keys)."""
         keys = _wire_params({"i_account": i_account, "i_customer": i_customer, "i_main_office": i_main_office,
                              "i_ivr_an": i_ivr_an})
         await self._method("disable_api_notifications", event=EVENT, **keys)
@@ -476,59 +513,74 @@ class CallControlClient:
 
     async def get_sip_calls_list(self, *, i_account: int | None = None, i_customer: int | None = None,
                                  i_main_office: int | None = None, i_ivr_an: int | None = None
-                                 ) -> list[dict[str, Any]]:
+                                 ) -> list[CallInfo]:
+        """The legs in progress for the keys given (no subscription needed)."""
         result = await self._method("get_sip_calls_list", i_account=i_account, i_customer=i_customer,
                                     i_main_office=i_main_office, i_ivr_an=i_ivr_an)
-        return list(result.get("calls_list", []))
+        return [CallInfo.from_wire(c) for c in result.get("calls_list", [])]
 
     async def get_cdr_list(self, *, i_account: int | None = None, i_customer: int | None = None,
                            from_date: str | None = None, to_date: str | None = None, limit: int | None = None,
-                           offset: int | None = None) -> list[dict[str, Any]]:
+                           offset: int | None = None) -> list[Cdr]:
         """CDRs billed to what this session may see; ``from_date``/``to_date``: ISO-8601 or dates."""
         result = await self._method("get_cdr_list", i_account=i_account, i_customer=i_customer,
                                     from_date=from_date, to_date=to_date, limit=limit, offset=offset)
-        return list(result.get("cdr_list", []))
+        return [Cdr.from_wire(c) for c in result.get("cdr_list", [])]
 
     async def originate_advanced_call(self, bill_id: str, caller_id: str, callee_id: str, *,
-                                      callee_auto_pickup: bool = False) -> dict[str, Any]:
-        """Returns the new call's ``{"id": ...}``."""
+                                      callee_auto_pickup: bool = False) -> OriginatedCall:
+        """Call ``caller_id`` (leg A; it answers by itself with ``callee_auto_pickup``), then, once it
+        answers, ``callee_id`` (leg B), billed to ``bill_id``. Returns the new call (its ``id``)."""
         result = await self._method("originate_advanced_call", bill_id=bill_id, caller_id=caller_id,
                                     callee_id=callee_id, callee_auto_pickup="Y" if callee_auto_pickup else "N")
-        return dict(result["call"])
+        return OriginatedCall.from_wire(result["call"])
 
     async def answer_call(self, call: CallRefLike, transport_id: str | None = None, *,
                           callee_answer_mode: Literal["Notify", "Invite"] | None = None) -> None:
+        """Answer a ringing leg from the application (Notify: NOTIFY Event: talk; Invite: a new
+        INVITE with auto-answer headers; default: Notify when the phone supports it)."""
         await self._method("answer_call", call=call, transport_id=transport_id,
                            callee_answer_mode=callee_answer_mode)
 
     async def terminate_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
+        """Hang up the leg and end its call (without a tag: the whole call)."""
         await self._method("terminate_call", call=call, transport_id=transport_id)
 
     async def hold_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
+        """Put the leg's call on hold (the leg shows holding, the other held); returns once it happened."""
         await self._method("hold_call", call=call, transport_id=transport_id)
 
     async def unhold_call(self, call: CallRefLike, transport_id: str | None = None) -> None:
+        """Take the call off hold: both legs back to connected."""
         await self._method("unhold_call", call=call, transport_id=transport_id)
 
     async def transfer_call(self, call: CallRefLike, cld: str, transport_id: str | None = None) -> None:
+        """Blind transfer: ``call`` (the transferor's leg) ends, its far party is connected to ``cld``."""
         await self._method("transfer_call", call=call, transport_id=transport_id, cld=cld)
 
     async def join_calls(self, call: CallRefLike, to_call: CallRefLike, transport_id: str | None = None) -> None:
+        """Attended transfer: ``call`` and ``to_call`` are the transferor's two legs; they end and their
+        far parties are bridged."""
         await self._method("join_calls", call=call, transport_id=transport_id, to_call=to_call)
 
     async def play_prompt(self, call: CallRefLike, url: str, *, order: Literal[2, 3] = 2, repeat: int = 1,
                           transport_id: str | None = None) -> None:
+        """Play ``url``.au (or .g729) to the leg in slot ``order`` (3 plays over 2), ``repeat`` times
+        (-1: forever); a play_prompt_completed notification follows."""
         await self._method("play_prompt", call=call, transport_id=transport_id, url=url, order=order,
                            repeat=repeat)
 
     async def stop_play_prompt(self, call: CallRefLike, *, order: Literal[2, 3] = 2,
                                transport_id: str | None = None) -> None:
+        """Stop the prompt in slot ``order``."""
         await self._method("stop_play_prompt", call=call, transport_id=transport_id, order=order)
 
     async def start_dtmf_detect(self, call: CallRefLike, transport_id: str | None = None) -> None:
+        """Report each DTMF digit of the leg as a dtmf_digit_detected notification."""
         await self._method("start_dtmf_detect", call=call, transport_id=transport_id)
 
     async def stop_dtmf_detect(self, call: CallRefLike, transport_id: str | None = None) -> None:
+        """Stop reporting DTMF digits."""
         await self._method("stop_dtmf_detect", call=call, transport_id=transport_id)
 
 
@@ -537,9 +589,11 @@ def _wire_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in params.items():
         if value is None:
             continue
+        if isinstance(value, CallInfo):  # a whole leg: its reference
+            value = value.call
         if isinstance(value, Mapping) and "id" in value:  # a call reference: {id, tag} and nothing else
             value = {"id": value["id"], **({"tag": value["tag"]} if value.get("tag") is not None else {})}
-        out[name] = value
+        out[name] = value.to_wire() if isinstance(value, WireObject) else value
     return out
 
 

@@ -13,6 +13,7 @@ from callcontrol.client import (
     ConnectionLost,
     ForbiddenError,
     Notification,
+    OriginatedCall,
     UnsupportedMethodError,
     WrongParametersError,
 )
@@ -61,7 +62,7 @@ async def test_methods_results_and_notifications(env: HubEnv) -> None:
         assert (held.action, held.seq, held.state) == ("update", 1, "holding")
         assert (connected.seq, connected.state) == (2, "connected")
         call = await c.originate_advanced_call("1001", "1001", "1002", callee_auto_pickup=True)
-        assert set(call) == {"id"}
+        assert isinstance(call, OriginatedCall) and set(call) == {"id"}
         (trying,) = await _updates(c, 1)
         assert trying.call_info["call"]["id"] == call["id"] and trying.state == "trying"  # type: ignore[index]
         await c.play_prompt({"id": "k1", "tag": "a"}, "http://127.0.0.1/x", order=3, repeat=2)
