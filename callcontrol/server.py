@@ -118,9 +118,6 @@ class Server:
         self.registry.set_publish(api.publish)
         scheme = "wss" if cfg.ws.certfile else "ws"
         self.listeners.append(f"WebSocket API on {scheme}://{ws_host}:{self.hub.port}/ws")
-        # Every request asks whether its source (Via host and packet source) is trusted; parsing
-        # the address with ipaddress each time cost ~5 % of the server's CPU under load. The
-        # trusted networks do not change while running, so remember the answer per host (bounded).
         self.authenticator = authenticator = RequestAuthenticator(directory, directory.sip_realm,
                                                                   is_trusted=_cached_trust(cfg))
         self.registrar = Registrar(directory, authenticator)
