@@ -42,7 +42,8 @@ def route_to(b2b: B2bua, number: str, argument: str) -> Route:
         raise InvalidArgument(argument, f"{number} is an IVR access number")
     if route.kind not in RINGING_KINDS:
         # A menu, a queue, sys:echo: the server answers those itself, for dialled calls only.
-        raise InvalidArgument(argument, f"{number} routes to a {route.kind.value}, which only a dialled call reaches")
+        raise InvalidArgument(argument,
+                              f"{number} routes to a {route.kind.value}, which only a dialled call reaches")
     return route
 
 

@@ -15,7 +15,7 @@ the call, RTP inactivity check, shutdown); one call's signalling is
   stage after stage, ``callcontrol.b2b.hunt``); 1xx are relayed to A (``ringing``, or
   ``early`` with SDP), the first 2xx answers A and CANCELs the other forks; when every
   fork failed the route's failover is routed, or A gets the best failure;
-- a route the server answers itself (an IVR access number, sys:echo) is answered here;
+- a route the server answers itself (an IVR access number, sys:echo, an IVR menu) is answered here;
   a queue is handed to the queue engine (``B2bua.queues``);
 - we ACK B's 2xx ourselves (late offer: once A's ACK brings the answer), and match A's
   ACK through the dialog registered with the UA core;
@@ -41,7 +41,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callcontrol.b2b import call_report, outgoing, session_timers
+from callcontrol.b2b import call_report, menu, outgoing, session_timers
 from callcontrol.b2b.anchor import MediaAnchor
 from callcontrol.b2b.call import (
     REASON_NO_IVR_APP,
@@ -58,7 +58,7 @@ from callcontrol.b2b.relay import Inbound
 from callcontrol.b2b.side_machine import SideEvent
 from callcontrol.b2b.routing import RINGING_KINDS, Endpoint, Route, RouteKind, dialled_number
 from callcontrol.b2b.sides import ALLOW, Side, UasSide, local_contact
-from callcontrol.model.callinfo import CallState, Party, RoutingKey, routing_keys
+from callcontrol.model.callinfo import CallInfo, CallState, Party, RoutingKey, routing_keys
 from callcontrol.model.calls import Call, CallRegistry
 from callcontrol.ops.histogram import LOOP_LAG_BUCKETS, POST_DIAL_DELAY_BUCKETS, SETUP_BUCKETS, Histogram
 from callcontrol.store.sqlite import Cdr
@@ -112,8 +112,9 @@ class B2buaSettings:
 class QueueEngine(Protocol):
     """The seam for call queues (issue 13's queue step; docs/pbx.md, "Queues: the seam for the
     queue step"): a dialled call whose route (or failover) reached a queue number is handed
-    over with leg A unanswered and the call's media open; ``route.pbx`` is the :class:`~callcontrol.pbx.model.CallQueue`,
-    ``route.failover`` its failover, ``route.via`` how the call got there."""
+    over with leg A unanswered and the call's media open; ``route.pbx`` is the
+    :class:`~callcontrol.pbx.model.CallQueue`, ``route.failover`` its failover, ``route.via``
+    how the call got there."""
 
     def take(self, call: B2bCall, route: Route) -> None: ...
 
@@ -483,7 +484,8 @@ class B2bua:
             party.i_customer, party.i_main_office = keys["i_customer"], keys["i_main_office"]
         return party
 
-    def _party(self, number: str, account: Any, huntgroup_id: str | None, forwarders: tuple[str, ...]) -> Party:
+    def _party(self, number: str, account: Any, huntgroup_id: str | None,
+               forwarders: tuple[str, ...]) -> Party:
         if account is not None:
             keys = routing_keys(self.directory, i_account=account.i_account)
             return Party(id=account.id, account_id=account.id, display_name=account.display_name or None,
@@ -506,13 +508,16 @@ class B2bua:
                 return
             queues.take(bcall, route)
             return
-        if route.kind is RouteKind.MENU:
-            bcall.reject(480, "Temporarily Unavailable", reason=f"menu {route.number}: IVR menus are not served yet")
-            return
         if not await self._answer(bcall, route):
             return
         a = bcall.a
         assert a is not None
+        if route.kind is RouteKind.MENU:
+            listener = menu.Listener(self.registry.published)
+            control = self.leg_media(a, publish=listener)
+            await menu.serve(bcall, a, route, control, listener, route_target=lambda target, via: self.router(
+                target, via), party_of=self.party_for)
+            return
         if route.kind is RouteKind.ECHO:
             assert bcall.media is not None
             Echo(bcall.media.endpoint(a.index))  # held by the endpoint until the media closes
@@ -567,15 +572,16 @@ class B2bua:
             bcall.hangup(REASON_NO_IVR_APP)
 
     # -- call-control support ------------------------------------------------------------------
-    def leg_media(self, side: Side) -> LegMedia:
-        """The prompt/DTMF/music control of a side's media endpoint (made on first use)."""
+    def leg_media(self, side: Side, publish: Callable[[CallInfo], None] | None = None) -> LegMedia:
+        """The prompt/DTMF/music control of a side's media endpoint (made on first use; what it
+        publishes goes to ``publish``, default the registry's: an IVR menu listens in)."""
         control = side.media_control
         if control is None:
             media = side.call.media
             if media is None:
                 raise PortsExhausted("this call's media is not anchored")
             control = side.media_control = LegMedia(media.endpoint(side.index), side.leg,
-                                                     self.registry.published, self.fetcher,
+                                                     publish or self.registry.published, self.fetcher,
                                                      dtmf_counts=self.stats.dtmf)
         return control
 

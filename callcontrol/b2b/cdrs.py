@@ -52,7 +52,8 @@ def _refusals(bcall: B2bCall | None) -> dict[tuple[int, str], str]:
     """The final errors phones answered this call's INVITEs with, and which side each phone is."""
     if bcall is None:
         return {}
-    out = {failure: "callee" for failure in (bcall.hunt.refusals if bcall.hunt is not None else ())}  # leg B forks
+    forks = bcall.hunt.refusals if bcall.hunt is not None else ()
+    out = {failure: "callee" for failure in forks}  # leg B forks
     for side in bcall.sides:
         if isinstance(side, UacSide) and side.failure is not None:  # calls the server placed
             out.setdefault(side.failure, "caller" if side.caller_side else "callee")

@@ -67,7 +67,8 @@ class Hunt:
         self.outcomes: list[Outcome] = []  # of every fork of this route that failed
         self.failures: list[tuple[int, str]] = []  # their final responses (not our own CANCELs)
         self._gave_up: set[str] = set()  # fork tags we CANCELled after their ring time
-        self.refusals: list[tuple[int, str]] = []  # every phone's final error, all routes (the CDRs' callee refusals)
+        # Every phone's final error, on every route the call took (the CDRs' callee refusals).
+        self.refusals: list[tuple[int, str]] = []
 
     def start(self) -> Next:
         return self._advance()

@@ -300,9 +300,10 @@ def _ring_stage(call: B2bCall, stage: Stage) -> None:
         else:
             callee = call.ctx.party(route, endpoint)
         for target in endpoint.targets:
-            fork = _new_uac(call, call.call, B, target, purpose=Purpose.FORK, caller=a.leg.caller, callee=callee,
-                            leg_id=None, from_user=a.leg.caller.id, from_display=a_req.from_.display_name,
-                            body=hunt.offer, max_forwards=(mf if mf is not None else 70) - 1)
+            fork = _new_uac(call, call.call, B, target, purpose=Purpose.FORK, caller=a.leg.caller,
+                            callee=callee, leg_id=None, from_user=a.leg.caller.id,
+                            from_display=a_req.from_.display_name, body=hunt.offer,
+                            max_forwards=(mf if mf is not None else 70) - 1)
             call.forks.append(fork)
             forks.append(fork)
             if endpoint.ring_time is not None:

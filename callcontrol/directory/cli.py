@@ -178,7 +178,8 @@ def _add_pbx_arguments(add_kinds: Any, common: argparse.ArgumentParser) -> None:
     rule.add_argument("--match", required=True, metavar="TARGET", help="where calls go in the period")
     rule.add_argument("--nomatch", required=True, metavar="TARGET", help="where calls go outside it")
     menu = numbered("menu", "add an IVR menu the server plays itself")
-    menu.add_argument("--prompt", required=True, metavar="URL", help="what callers hear (an HTTP URL or sound)")
+    menu.add_argument("--prompt", required=True, metavar="URL",
+                      help="what callers hear: an HTTP URL without its .au suffix")
     menu.add_argument("--choices", required=True, help='DIGIT=TARGET;...: "1=1002;2=800"')
     menu.add_argument("--timeout", type=int, metavar="S", help="seconds to wait for a digit (default 5)")
     menu.add_argument("--default", metavar="TARGET", help="where calls go without a digit")

@@ -5,13 +5,18 @@ with digest. The PBX is provisioned with ``callcontrol directory add ...`` again
 data dir, before it starts (and one forwarding while it runs: the server's directory watch
 picks it up). A console (``demo-corp``, subscribed to customer 1) sees every notification;
 each test checks what the phones saw (INVITEs, CANCEL as pjsua's 487 disconnect) and the
-notifications' ``huntgroup_id`` / ``forwarder_list``, and the CDRs at the end.
+notifications' ``huntgroup_id`` / ``forwarder_list``, and the CDRs at the end. The IVR menu
+660 is called by SIPp (``menu_caller_info.xml``: a DTMF digit as SIP INFO), its prompt served by
+an HTTP server of this module.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import http.server
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +28,8 @@ import pytest_asyncio
 
 from callcontrol.client import CallControlClient
 from tests.integration import harness
-from tests.integration.harness import SoftPhone, start_softphone
+from ivr.au import write_au
+from tests.integration.harness import SCENARIOS, SoftPhone, free_port, start_softphone
 
 pytest.importorskip("pjsua2")
 
@@ -62,10 +68,28 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+def prompts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTP server of prompt files (menu.au: 0.5 s of u-law); its base URL."""
+    root = tmp_path_factory.mktemp("prompts")
+    (root / "menu.au").write_bytes(write_au(b"\x7f" * 4000))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, prompts: str) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("pbx")
     for argv in PROVISION:
         directory_cli(tmp / "data", *argv)
+    directory_cli(tmp / "data", "add", "menu", "--customer", "1", "--number", "660", "--prompt", f"{prompts}/menu",
+                  "--choices", "1=1001;2=600", "--timeout", "5")
     srv = harness.start_server(tmp, trusted=(), media="rtp_timeout = 30")
     try:
         yield Rig(srv)
@@ -309,3 +333,40 @@ async def test_noanswer_forwarding(server: Rig, console: Console, phones: dict[s
     to_1001 = [ci for ci in infos if ci["call"]["id"] == call_id and ci["callee"]["id"] == "1001"]
     assert {str(ci["callee"]["forwarder_list"]) for ci in to_1001} == {"[{'id': '1002'}]"}
     await hang_up(p3, console, call_id)
+
+
+# --------------------------------------------------------------------------- IVR menu 660
+
+
+async def test_menu_routes_on_a_dtmf_digit(server: Rig, console: Console, phones: dict[str, SoftPhone],
+                                           tmp_path: Path) -> None:
+    p1 = phones["1001"]
+    port = server.srv.sip_port
+    trace = tmp_path / "menu_messages.log"
+    sipp = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "menu_caller_info.xml"), "-s", "660",
+         "-key", "caller", "1003", "-key", "digit", "1", "-au", "1003", "-ap", "secret1003",
+         "-auth_uri", f"660@127.0.0.1:{port}", "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
+         "-nostdin", "-timeout", "30s", "-timeout_error", "-trace_msg", "-message_file", str(trace)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        incoming = await ev(p1, "incoming", timeout=15)  # digit 1: the menu places the call to 1001
+        assert "sip:1003@" in incoming["from"]
+        await ev(p1, "state", call=incoming["call"], state="CONFIRMED")
+        infos = await console.until(lambda infos: any(
+            ci["type"] == "incoming" and ci["callee"]["id"] == "1001" and ci["state"] == "connected" for ci in infos),
+            "1001 connected")
+        call_id = next(ci["call"]["id"] for ci in infos if ci["callee"]["id"] == "660")
+        digits = [ci for ci in infos if ci.get("event") == "dtmf_digit_detected" and ci["call"]["id"] == call_id]
+        assert [(ci["digit"], ci["dtmf_method"]) for ci in digits] == [("1", "info")]
+        assert digits[0]["callee"]["id"] == "660"
+        p1.send(cmd="hangup", call=incoming["call"])
+        await ev(p1, "state", call=incoming["call"], state="DISCONNECTED")
+        code = await asyncio.to_thread(sipp.wait, 30)  # the server's BYE ends the caller too
+        assert code == 0, sipp.stderr.read() if sipp.stderr else ""
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait()
+    wire = trace.read_text()
+    assert "Signal=1" in wire and "SIP/2.0 407 " in wire

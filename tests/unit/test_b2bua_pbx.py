@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from callcontrol.b2b.b2bua import B2bua, B2buaSettings
 from callcontrol.b2b.routing import Route, Via, route
@@ -18,7 +19,9 @@ from callcontrol.model.callinfo import CallInfo
 from callcontrol.model.calls import CallRegistry
 from callcontrol.pbx.model import Failover, HuntList, Member, RingGroup
 from callcontrol.store.sqlite import Binding, Cdr
+from ivr.au import write_au
 from ivr.ports import PortPairAllocator
+from ivr.prompts import PromptFetcher
 from sip.message import Response
 from sip.peer import Peer
 from sip.sdp import parse_sdp
@@ -37,6 +40,7 @@ class Pbx:
     published: list[CallInfo] = field(default_factory=list)
     cdrs: list[Cdr] = field(default_factory=list)
     dialplan_patch: dict[str, Any] = field(default_factory=dict)
+    prompt_base: str = ""
 
     @property
     def peer(self) -> Peer:
@@ -87,7 +91,22 @@ async def pbx(data_dir: Path) -> AsyncIterator[Pbx]:
                 allocator=PortPairAllocator(46000, 46999), cdr_sink=cdrs.append)
     ua.on_request = b2b.handle_invite
     b2b.start()
+    # Menu prompts: 0.2 s and 0.1 s of u-law from a local HTTP server.
+    app = web.Application()
+    prompts = {"/menu.au": write_au(b"\x7f" * 1600), "/invalid.au": write_au(b"\x7f" * 800)}
+
+    async def prompt(request: web.Request) -> web.Response:
+        body = prompts.get(f"/{request.match_info['name']}")
+        return web.Response(body=body) if body is not None else web.Response(status=404)
+
+    app.router.add_get("/{name}", prompt)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    b2b.fetcher = PromptFetcher()
     holder["pbx"] = rig = Pbx(b2b, ua, directory, phones, published, cdrs)
+    rig.prompt_base = f"http://{HOST}:{runner.addresses[0][1]}"
     try:
         yield rig
     finally:
@@ -96,6 +115,8 @@ async def pbx(data_dir: Path) -> AsyncIterator[Pbx]:
         ua.close()
         for p in phones.values():
             p.close()
+        await b2b.fetcher.close()
+        await runner.cleanup()
         await directory.close()
 
 
@@ -320,3 +341,64 @@ async def test_the_queue_seam_gets_the_unanswered_call_with_its_route(pbx: Pbx) 
     await pbx.call("800").next("r486")
     ready, queue_route = taken[0]
     assert ready and queue_route.pbx.number == "800" and queue_route.path == ("800",)
+
+
+# --------------------------------------------------------------------------- IVR menus
+
+
+def info_dtmf(caller: Phone, digit: str, peer: Peer) -> None:
+    """A DTMF digit as SIP INFO in the caller's dialog (application/dtmf-relay)."""
+    assert caller.dialog is not None
+    body = f"Signal={digit}\r\nDuration=160\r\n".encode()
+    caller.send_in_dialog(caller.dialog.create_request("INFO", body=body, content_type="application/dtmf-relay"),
+                          peer)
+
+
+def completions(pbx: Pbx) -> int:
+    return sum(i.event == "play_prompt_completed" for i in pbx.published)
+
+
+async def test_menu_routes_on_a_dtmf_digit(pbx: Pbx) -> None:
+    await pbx.directory.add_pbx_number("ringgroup", 1, "600", "Sales", {"members": "1002,1003"})
+    await pbx.directory.add_pbx_number("menu", 1, "660", "Main", {
+        "prompt": f"{pbx.prompt_base}/menu", "choices": "1=1001;2=600", "timeout": 5})
+    caller = pbx.call("660")
+    await caller.next("r200")  # the server answers the menu itself
+    await wait_for(lambda: any(i.event == "play_prompt_completed" for i in pbx.published))
+    info_dtmf(caller, "2", pbx.peer)
+    await pbx.phones["1002"].next("invite")
+    await pbx.phones["1003"].next("invite")
+    await wait_for(lambda: any(i.type == "incoming" and i.state == "connected" for i in pbx.published))
+    assert [i.digit for i in pbx.published if i.event == "dtmf_digit_detected"] == ["2"]
+    assert pbx.caller_leg()[0].callee.id == "660"
+
+
+async def test_menu_invalid_digit_then_timeout_takes_the_default(pbx: Pbx) -> None:
+    await pbx.directory.add_pbx_number("menu", 1, "660", "Main", {
+        "prompt": f"{pbx.prompt_base}/menu", "choices": "1=1001", "timeout": 1, "default": "1003",
+        "invalid_prompt": f"{pbx.prompt_base}/invalid"})
+    caller = pbx.call("660")
+    await caller.next("r200")
+    await wait_for(lambda: completions(pbx) >= 1)
+    info_dtmf(caller, "7", pbx.peer)  # no such choice: the invalid prompt, then the menu again
+    await wait_for(lambda: completions(pbx) >= 3)
+    await pbx.phones["1003"].next("invite")  # nothing pressed within 1 s: the default
+    await wait_for(lambda: any(i.type == "incoming" and i.state == "connected" for i in pbx.published))
+    assert pbx.phones["1001"].events.empty()
+
+
+async def test_menu_without_a_choice_or_default_ends_and_a_loop_back_is_482(pbx: Pbx) -> None:
+    await pbx.directory.add_pbx_number("menu", 1, "661", "Loop", {
+        "prompt": f"{pbx.prompt_base}/menu", "choices": "1=662", "timeout": 1})
+    await pbx.directory.add_pbx_number("menu", 1, "662", "Back", {
+        "prompt": f"{pbx.prompt_base}/menu", "choices": "1=661", "timeout": 1})
+    caller = pbx.call("661")
+    await caller.next("r200")
+    await wait_for(lambda: completions(pbx) >= 1)
+    info_dtmf(caller, "1", pbx.peer)  # to menu 662 (played on the same call)
+    await wait_for(lambda: completions(pbx) >= 2)
+    info_dtmf(caller, "1", pbx.peer)  # back to 661: already on the path
+    bye = await caller.next("bye")
+    assert bye is not None
+    await wait_for(lambda: any(i.type == "outgoing" and i.state == "terminated" for i in pbx.published))
+    assert reasons(pbx.caller_leg()) == ["routing loop via 661 -> 662 -> 661"]
