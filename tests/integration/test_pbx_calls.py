@@ -360,9 +360,9 @@ async def test_menu_routes_on_a_dtmf_digit(server: Rig, console: Console, phones
         digits = [ci for ci in infos if ci.get("event") == "dtmf_digit_detected" and ci["call"]["id"] == call_id]
         assert [(ci["digit"], ci["dtmf_method"]) for ci in digits] == [("1", "info")]
         assert digits[0]["callee"]["id"] == "660"
-        p1.send(cmd="hangup", call=incoming["call"])
-        await ev(p1, "state", call=incoming["call"], state="DISCONNECTED")
-        code = await asyncio.to_thread(sipp.wait, 30)  # the server's BYE ends the caller too
+        # The caller hangs up once bridged (after the server's re-INVITE): 1001 gets the BYE.
+        await ev(p1, "state", call=incoming["call"], state="DISCONNECTED", timeout=15)
+        code = await asyncio.to_thread(sipp.wait, 30)
         assert code == 0, sipp.stderr.read() if sipp.stderr else ""
     finally:
         if sipp.poll() is None:
