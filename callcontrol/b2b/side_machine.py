@@ -204,11 +204,17 @@ _SHOWN = {S.INCOMING: CallState.TRYING, S.CALLING: CallState.TRYING, S.RINGING: 
           S.EARLY: CallState.EARLY, S.CANCELLING: CallState.TERMINATED, S.ENDED: CallState.TERMINATED}
 
 
+_QUEUE_SHOWN = frozenset({CallState.QUEUED, CallState.DEQUEUED})
+
+
 def leg_state(state: SideState, hold: HoldRole, shown: CallState) -> CallState:
     """The leg state a side in ``state`` publishes (``shown``: what its leg shows now). The one
     place that derives it: a dialog up shows its hold role; a restarting INVITE keeps what the
-    leg showed (the phone is still ringing)."""
+    leg showed (the phone is still ringing); a call queue's caller shows queued/dequeued until
+    the queue bridges it (the queue moves it to connected itself)."""
     if state in UP:
+        if shown in _QUEUE_SHOWN:
+            return shown
         return _UP_STATE[hold]
     if state is S.RESTARTING:
         return shown

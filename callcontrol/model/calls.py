@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, RoutingKey
+from callcontrol.model.callinfo import CallId, CallInfo, CallState, Party, QueueInfo, RoutingKey
 from callcontrol.store.sqlite import Cdr
 
 logger = logging.getLogger(__name__)
@@ -33,17 +33,25 @@ LegType = Literal["incoming", "outgoing"]
 _ANSWERED = frozenset({CallState.CONNECTED, CallState.HELD, CallState.HOLDING})
 
 # The only place where leg states change. Ringing and early alternate (a 183 with
-# SDP after a 180, or a fork ringing after another sent early media).
+# SDP after a 180, or a fork ringing after another sent early media). A call queue
+# answers its caller into ``queued`` (from trying, or ringing/early when the queue is a
+# failover); an agent taking it makes it ``dequeued``, the bridge ``connected``; a
+# dequeued caller whose agent dropped before the bridge goes back to ``queued``.
+_WAITING = (CallState.QUEUED, CallState.TERMINATED)
 TRANSITIONS: dict[CallState, frozenset[CallState]] = {
-    CallState.TRYING: frozenset({CallState.RINGING, CallState.EARLY, CallState.CONNECTED, CallState.TERMINATED}),
-    CallState.RINGING: frozenset({CallState.EARLY, CallState.CONNECTED, CallState.TERMINATED}),
-    CallState.EARLY: frozenset({CallState.RINGING, CallState.CONNECTED, CallState.TERMINATED}),
+    CallState.TRYING: frozenset({CallState.RINGING, CallState.EARLY, CallState.CONNECTED, *_WAITING}),
+    CallState.RINGING: frozenset({CallState.EARLY, CallState.CONNECTED, *_WAITING}),
+    CallState.EARLY: frozenset({CallState.RINGING, CallState.CONNECTED, *_WAITING}),
     CallState.CONNECTED: frozenset({CallState.HELD, CallState.HOLDING, CallState.TERMINATED}),
     CallState.HELD: frozenset({CallState.CONNECTED, CallState.HOLDING, CallState.TERMINATED}),
     CallState.HOLDING: frozenset({CallState.CONNECTED, CallState.HELD, CallState.TERMINATED}),
+    CallState.QUEUED: frozenset({CallState.DEQUEUED, CallState.TERMINATED}),
+    CallState.DEQUEUED: frozenset({CallState.CONNECTED, *_WAITING}),
     CallState.TERMINATED: frozenset(),
 }
-# SPEC's queued/dequeued are wire states of call queues, which legs do not enter yet.
+# The states a call queue's caller is in: the server answered it (connect_time is set), the
+# snapshot carries queue_info instead.
+QUEUE_STATES = frozenset({CallState.QUEUED, CallState.DEQUEUED})
 LEG_STATES: tuple[CallState, ...] = tuple(TRANSITIONS)
 
 
@@ -69,6 +77,7 @@ class Leg:
     reason: str | None = None
     reason_code: int | None = None
     info: CallInfo | None = None  # the latest published snapshot
+    queue_info: QueueInfo | None = None  # queued/dequeued: the queue, the position, the operators
     side: Any = field(default=None, repr=False)  # the B2BUA's signalling side of this leg
 
     @property
@@ -106,20 +115,27 @@ class Leg:
             info.reason_code = self.reason_code
         elif state in _ANSWERED:
             info.connect_time = self.connect_time
+        elif state in QUEUE_STATES:
+            info.queue_info = self.queue_info
         else:
             info.start_time = self.start_time
         return info
 
     def move(self, state: CallState, now: float, *, reason: str | None = None,
-             reason_code: int | None = None) -> CallInfo | None:
-        """Apply one transition; the new snapshot, or None when ``state`` is the current one."""
+             reason_code: int | None = None, queue_info: QueueInfo | None = None) -> CallInfo | None:
+        """Apply one transition; the new snapshot, or None when ``state`` is the current one
+        (a queued leg whose ``queue_info`` changed is a change: its new position is published)."""
         old = self.state
-        if state is old:
+        if queue_info is not None and state in QUEUE_STATES:
+            if state is old and queue_info == self.queue_info:
+                return None
+            self.queue_info = queue_info
+        elif state is old:
             return None
-        if state not in TRANSITIONS.get(old, ()):
+        if state is not old and state not in TRANSITIONS.get(old, ()):
             raise LegStateError(f"leg {self.call.id}/{self.call.tag}: {old} -> {state} is not a transition")
         self.state = state
-        if state in _ANSWERED and self.connect_time is None:
+        if (state in _ANSWERED or state in QUEUE_STATES) and self.connect_time is None:
             self.connect_time = now
         elif state is CallState.TERMINATED:
             self.end_time = now
@@ -168,12 +184,13 @@ class Call:
         return leg
 
     def move(self, leg: Leg, state: CallState, now: float, *, reason: str | None = None,
-             reason_code: int | None = None) -> bool:
-        """Move ``leg`` and publish its snapshot; False when it was already in ``state``.
+             reason_code: int | None = None, queue_info: QueueInfo | None = None) -> bool:
+        """Move ``leg`` and publish its snapshot; False when it was already in ``state`` (with
+        that ``queue_info``).
 
         When the last live leg terminates the call ends (``on_ended`` once).
         """
-        info = leg.move(state, now, reason=reason, reason_code=reason_code)
+        info = leg.move(state, now, reason=reason, reason_code=reason_code, queue_info=queue_info)
         if info is None:
             return False
         self.publish(info)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcontrol.model.callinfo import CallInfo, CallState, Party
+from callcontrol.model.callinfo import CallInfo, CallState, Party, QueueInfo
 from callcontrol.model.calls import LEG_STATES, TRANSITIONS, Call, CallRegistry, Leg, LegStateError
 
 ALICE = Party(id="1001", account_id="1001", i_account=1, i_customer=1, i_main_office=1)
@@ -38,6 +38,8 @@ def leg_in(state: CallState) -> tuple[Call, Leg, list[CallInfo]]:
         CallState.HELD: [CallState.CONNECTED, CallState.HELD],
         CallState.HOLDING: [CallState.CONNECTED, CallState.HOLDING],
         CallState.TERMINATED: [CallState.TERMINATED],
+        CallState.QUEUED: [CallState.QUEUED],
+        CallState.DEQUEUED: [CallState.QUEUED, CallState.DEQUEUED],
     }[state]
     for step in path:
         call.move(leg, step, 101.0)
@@ -83,6 +85,24 @@ def test_same_state_is_not_a_change(state: CallState) -> None:
     before = len(published)
     assert call.move(leg, state, 103.0) is False
     assert len(published) == before
+
+
+def test_a_queued_caller_publishes_its_queue_info_and_each_new_position() -> None:
+    call, leg, published = leg_in(CallState.TRYING)
+    assert call.move(leg, CallState.QUEUED, 110.0, queue_info=QueueInfo(800, 2, 2)) is True
+    assert call.move(leg, CallState.QUEUED, 111.0, queue_info=QueueInfo(800, 2, 2)) is False
+    assert call.move(leg, CallState.QUEUED, 120.0, queue_info=QueueInfo(800, 1, 2)) is True
+    assert call.move(leg, CallState.DEQUEUED, 130.0, queue_info=QueueInfo(800, 0, 2)) is True
+    assert call.move(leg, CallState.CONNECTED, 131.0) is True
+    wires = [p.to_wire() for p in published[-4:]]
+    assert [(w["state"], w.get("queue_info")) for w in wires] == [
+        ("queued", {"i_c_queue": 800, "position": 2, "operators": 2}),
+        ("queued", {"i_c_queue": 800, "position": 1, "operators": 2}),
+        ("dequeued", {"i_c_queue": 800, "position": 0, "operators": 2}),
+        ("connected", None)]
+    assert "start_time" not in wires[0] and "connect_time" not in wires[0]
+    assert leg.connect_time == 110.0  # the queue answered the caller: it is billed from there
+    assert wires[-1]["connect_time"] == "1970-01-01 00:01:50"
 
 
 def test_connect_time_set_once_and_kept_through_hold() -> None:

@@ -271,6 +271,10 @@ def test_refused_server_hold_goes_back_to_bridged_and_stops_the_music() -> None:
     (SideState.ANSWERED, HoldRole.HELD, CallState.CONNECTED, CallState.HELD),
     (SideState.CANCELLING, HoldRole.NONE, CallState.RINGING, CallState.TERMINATED),
     (SideState.ENDED, HoldRole.HELD, CallState.HELD, CallState.TERMINATED),
+    # a call queue's caller: answered by the server, it shows queued/dequeued until bridged
+    (SideState.ANSWERED, HoldRole.NONE, CallState.QUEUED, CallState.QUEUED),
+    (SideState.CONFIRMED, HoldRole.HOLDING, CallState.DEQUEUED, CallState.DEQUEUED),
+    (SideState.ENDED, HoldRole.NONE, CallState.QUEUED, CallState.TERMINATED),
 ])
 def test_leg_state_is_derived_from_side_state_and_hold_role(state, hold, shown, expected) -> None:
     assert leg_state(state, hold, shown) is expected
