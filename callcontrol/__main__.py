@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         _install_loop()
         return asyncio.run(run_server(cfg, reload_config=lambda: load_from_args(args)))
     if args.command == "api-schema":
-        try:
-            cfg = load_from_args(args)
+        try:  # the documents name the WebSocket URL only: this machine's paths and addresses are not checked
+            cfg = load_config(args.config, overrides=_overrides(args), check_host=False)
         except ConfigError as exc:
             sys.stderr.write(f"callcontrol: {exc}\n")
             return 2

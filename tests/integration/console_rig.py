@@ -56,8 +56,10 @@ class ConsoleRig:
 
 
 @contextlib.contextmanager
-def console_rig(tmp: Path, console: str = "") -> Iterator[ConsoleRig]:
-    """``console``: lines for the ``[console]`` table of the config."""
+def console_rig(tmp: Path, console: str = "", directory: tuple[tuple[str, ...], ...] = ()) -> Iterator[ConsoleRig]:
+    """``console``: lines for the ``[console]`` table of the config; ``directory``: arguments of
+    ``callcontrol directory`` commands run on the data directory before the server starts
+    (the demo directory is seeded by the first one)."""
     sip, ws, http = free_port(), free_port(), free_port()
     config = tmp / "callcontrol.toml"
     config.write_text(f"""
@@ -73,6 +75,9 @@ data_dir = "{tmp / 'data'}"
 [console]
 {console}
 """)
+    for args in directory:
+        subprocess.run(["callcontrol", "directory", *args, "--data-dir", str(tmp / "data")], cwd=ROOT, check=True,
+                       capture_output=True, timeout=60)
     server = start(["callcontrol", "serve", "--config", str(config)], ready="ready", timeout=30)
     rig = ConsoleRig(server, config, sip, ws, http)
     try:

@@ -10,7 +10,9 @@ logged out). A page served from another origin cannot open the API (the upgrade 
 with 403). Every wait is one of Playwright's bounded waits on a DOM state, or a bounded read.
 
 Chromium runs as root here, hence --no-sandbox; it gets a fresh profile directory. Set
-``CONSOLE_SCREENSHOT=docs/console.png`` to write the README's screenshot of the board.
+``CONSOLE_SCREENSHOT=docs/console.png`` to write the README's screenshot of the board. A call
+to a ring group (600, made with ``callcontrol directory`` before the server starts) shows
+its hunt group on the member's leg.
 """
 from __future__ import annotations
 
@@ -39,9 +41,12 @@ WAIT_MS = int(TIMEOUT * 1000)
 RINGING_TO_ROW_MS = 1000
 
 
+RING_GROUP = ("add", "ringgroup", "--customer", "1", "--number", "600", "--name", "Sales", "--members", "1002")
+
+
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleRig]:
-    with console_rig(tmp_path_factory.mktemp("console")) as rig:
+    with console_rig(tmp_path_factory.mktemp("console"), directory=(RING_GROUP,)) as rig:
         yield rig
 
 
@@ -119,7 +124,8 @@ def test_a_call_on_the_board_hold_and_hang_up(rig: ConsoleRig, browser: Any) -> 
         row = page.locator('#board tbody[data-ext="1002"] tr.leg')
         expect(row).to_have_count(1, timeout=RINGING_TO_ROW_MS)
         expect(row.locator(".state")).to_have_text("connected")
-        expect(row.locator(".peer")).to_have_text("sipp")
+        expect(row.locator(".peer-name")).to_have_text("sipp")
+        expect(row.locator(".via")).to_have_text("")
         external = page.locator('#board tbody[data-ext="sipp"] tr.leg .state')
         expect(external).to_have_text("connected")
         expect(page.locator('#board tbody[data-ext="1002"] .ext-info')).to_have_text("1 call")
@@ -145,6 +151,23 @@ def test_a_call_on_the_board_hold_and_hang_up(rig: ConsoleRig, browser: Any) -> 
         for line in ("→ hold 1002", "1002 holding with sipp", "→ hang up 1002", "1002 terminated with sipp"):
             assert line in log, log
     assert errors == []
+
+
+def test_a_ring_group_call_says_so(rig: ConsoleRig, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    log_in(page, rig)
+    caller = rig.call("600")  # ring group "Sales": 1002 (docs/pbx.md)
+    row = page.locator('#board tbody[data-ext="1002"] tr.leg')
+    expect(row.locator(".state")).to_have_text("connected")
+    expect(row.locator(".via")).to_have_text("hunt group 600")
+    external = page.locator('#board tbody[data-ext="sipp"] tr.leg')
+    expect(external.locator(".peer-name")).to_have_text("600")
+    row.locator("button.hangup").click()
+    expect(row).to_have_count(0)
+    expect(external).to_have_count(0)
+    assert rig.caller_done(caller) == 0, caller.stderr.read() if caller.stderr else ""
 
 
 def test_the_session_is_in_memory_only(rig: ConsoleRig, browser: Any) -> None:

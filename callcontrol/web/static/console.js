@@ -61,6 +61,18 @@ function clock(seconds) {
   return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
+/** What routed the leg: its queue position, the hunt group, the forwarders (PBX, docs/pbx.md). */
+function viaText(info) {
+  const parts = [];
+  const q = info.queue_info;
+  if (q) parts.push(`queue ${q.i_c_queue}: position ${q.position}, ${q.operators} operators`);
+  const hunt = info.callee.huntgroup_id ?? info.caller.huntgroup_id;
+  if (hunt) parts.push(`hunt group ${hunt}`);
+  const forwarders = [...(info.callee.forwarder_list ?? []), ...(info.caller.forwarder_list ?? [])].map((f) => f.id);
+  if (forwarders.length) parts.push(`forwarded by ${forwarders.join(", ")}`);
+  return parts.join("; ");
+}
+
 function partyText(p) {
   const number = p.extension_id ?? p.account_id ?? p.id;
   return p.display_name && p.display_name !== number ? `${p.display_name} ${number}` : number;
@@ -259,7 +271,8 @@ class Console {
     const state = $(".state", row);
     state.textContent = info.state;
     state.dataset.state = info.state;
-    $(".peer", row).textContent = partyText(peerParty(info));
+    $(".peer-name", row).textContent = partyText(peerParty(info));
+    $(".via", row).textContent = viaText(info);
     const up = ["connected", "held", "holding"].includes(info.state);
     $(".answer", row).hidden = !(["ringing", "early", "trying"].includes(info.state) && info.type === "incoming");
     $(".hold", row).hidden = info.state !== "connected";
