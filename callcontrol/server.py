@@ -43,11 +43,25 @@ from sip.peer import Peer
 from sip.resolver import Resolver
 from sip.tls import TlsSetupError
 from sip.transaction import TimerConfig
+from sip.message import SDP
 from sip.ua import IncomingRequest, UserAgent
+from sip.uas_checks import UasPolicy
 
 logger = logging.getLogger(__name__)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, UPDATE, REGISTER"
+
+# What the UA core checks before any request reaches the server (sip/uas_checks.py, RFC 3261
+# §8.2): the methods above (others get 405, or 501 when SIP does not define them), sip:/sips:/tel:
+# Request-URIs (416), ``Require: timer`` only (420: no 100rel, path, gruu...), offers and answers
+# in SDP (415), and INVITEs whose Accept allows the SDP of our answer (406).
+SIP_POLICY = UasPolicy(
+    allow=tuple(m.strip() for m in ALLOW.split(",")),
+    schemes=frozenset({"sip", "sips", "tel"}),
+    supported=frozenset({"timer"}),
+    bodies={"INVITE": frozenset({SDP}), "UPDATE": frozenset({SDP})},
+    answers={"INVITE": SDP},
+)
 
 # How often the store is asked whether a ``callcontrol directory`` command changed it: one
 # ``PRAGMA data_version`` each time, so a new account can register within about a second.
@@ -68,7 +82,7 @@ class Server:
         self.config = config
         self._reload_config = reload_config
         self.ua = UserAgent(timers=TimerConfig(config.sip.t1, config.sip.t2, config.sip.t4),
-                            on_request=self._on_request)
+                            on_request=self._on_request, policy=SIP_POLICY)
         self.started_at = time.time()
         self._http_runner: web.AppRunner | None = None
         self.listeners: list[str] = []

@@ -2,7 +2,8 @@
 
 The rules of the UA core (transaction matching, 481 for unknown dialogs,
 CANCEL → 200/487, the delayed 100 Trying, 400 for malformed requests, the
-ACK re-sent on 2xx retransmissions) are in ``sip.ua_core.UaCore``, which is
+§8.2 checks of a ``UasPolicy``: 405/501/416/420/415/406, the ACK re-sent on
+2xx retransmissions) are in ``sip.ua_core.UaCore``, which is
 sans-I/O. This adapter gives it what it lacks:
 
 - transports: every received datagram/stream message goes to
@@ -44,6 +45,7 @@ from sip.ua_core import (
     UaCore,
     UaStats,
 )
+from sip.uas_checks import UasPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ logger = logging.getLogger(__name__)
 class UserAgent:
     def __init__(self, *, timers: TimerConfig | None = None, server_name: str = "callcontrol",
                  on_request: Callable[[IncomingRequest], None] | None = None,
-                 trying_delay: float = 0.1) -> None:
-        self.core = UaCore(self, timers=timers, trying_delay=trying_delay)
+                 trying_delay: float = 0.1, policy: UasPolicy | None = None) -> None:
+        self.core = UaCore(self, timers=timers, trying_delay=trying_delay, policy=policy)
         self.server_name = server_name
         self.on_request = on_request
         self.transports: dict[str, UdpTransport | TcpTransport] = {}

@@ -8,9 +8,12 @@ user agent applies on its own, before or around the transaction user (TU):
   dropped (§18.1.2); requests that fail to parse get a 400 (or 505/513) naming
   the defect when enough is readable to address one, else they are dropped,
   and malformed responses and ACKs are never answered (§18.3, RFC 4475);
-- a new request becomes a server transaction and an ``IncomingRequest``
-  handle for the TU; an in-dialog one goes to the dialog's registered owner,
-  or is answered 481 when the dialog is unknown (§12.2.2);
+- a new request becomes a server transaction; with a ``UasPolicy`` it is
+  first checked as §8.2.1-§8.2.3 ask (``sip.uas_checks``: 405/501 with
+  ``Allow``, 416, 420 with ``Unsupported``, 415, 406), in and out of dialogs;
+  then it becomes an ``IncomingRequest`` handle for the TU; an in-dialog one
+  goes to the dialog's registered owner, or is answered 481 when the dialog
+  is unknown (§12.2.2);
 - an ACK for a 2xx (its own transaction, §17.1.1.3) goes to its dialog's owner;
 - CANCEL is answered 200 and reported for the INVITE it matches, which gets
   487 unless its TU sends a final response itself, or 481 when nothing
@@ -60,6 +63,7 @@ from sip.transaction import (
     TransportError,
     new_branch,
 )
+from sip.uas_checks import UasPolicy, check_request
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +279,10 @@ class UaCore:
     """The UA-core rules over the transaction table and the dialog registry; see the module doc."""
 
     def __init__(self, responder: Responder, *, timers: TimerConfig | None = None,
-                 trying_delay: float = 0.1) -> None:
+                 trying_delay: float = 0.1, policy: UasPolicy | None = None) -> None:
         self.responder = responder
+        # What the TU serves; None: every request reaches it (a test agent, a bare UA).
+        self.policy = policy
         self.timers = timers or TimerConfig()
         # 100 Trying waits this long for the TU's own answer (§17.2.1 allows up to 200 ms).
         self.trying_delay = trying_delay
@@ -443,6 +449,12 @@ class UaCore:
         if method == "CANCEL":
             self._on_cancel(incoming, now, out)
             return
+        policy = self.policy
+        if policy is not None:
+            refusal = check_request(request, policy)
+            if refusal is not None:
+                self._answer(incoming, refusal.status, now, out, refusal.reason, refusal.headers)
+                return
         to_tag = request.to_tag
         if to_tag is None:
             out.append(RequestReceived(incoming))
@@ -502,9 +514,11 @@ class UaCore:
             self._answer(invite, 487, now, out)
         return out
 
-    def _answer(self, incoming: IncomingRequest, status: int, now: float, out: list[Output]) -> None:
+    def _answer(self, incoming: IncomingRequest, status: int, now: float, out: list[Output],
+                reason: str | None = None, headers: Iterable[tuple[str, str]] = ()) -> None:
         """A response of the core's own, through the transaction like the TU's."""
-        response = make_response(incoming.request, status, to_tag=incoming.tag_for(status))
+        response = make_response(incoming.request, status, reason, to_tag=incoming.tag_for(status),
+                                 headers=headers)
         if status >= 200:
             incoming.final_sent = True
         self._run_server(incoming, incoming.tx.send_response(response, now), out)
@@ -603,7 +617,13 @@ class UaCore:
         response = make_response(request, exc.status, exc.reason,
                                  to_tag=None if request.to_tag is not None else new_tag())  # §8.2.6.2
         self.stats.count_sent(response)
-        out.append(Send(response.to_bytes(), response_peer(request, peer)))
+        try:
+            dest = response_peer(request, peer)
+        except SipParseError:
+            # The top Via is the defect (RFC 4475 §3.1.2.1): §18.2.2 cannot be followed, and
+            # the packet's source is the one address known to reach the sender.
+            dest = peer
+        out.append(Send(response.to_bytes(), dest))
         self.stats.bad_requests_answered += 1
 
     def _reject_unparsed(self, data: bytes, peer: Peer, exc: SipParseError, out: list[Output]) -> None:
@@ -672,6 +692,7 @@ def _safe_reason(exc: SipParseError) -> str:
 
 
 _SALVAGED = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+_NEEDED = frozenset({"via", "cseq"})
 
 
 def _salvage_headers(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
@@ -679,6 +700,9 @@ def _salvage_headers(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
 
     Only the five headers a response copies are kept, each checked to be
     printable and free of CR/LF, so nothing of the bad input is echoed raw.
+    Via and CSeq are needed (they address the answer and match it to the
+    sender's transaction); From, To and Call-ID are copied when present: a
+    request missing them still hears why (RFC 4475 §3.3.1 asks for a 400).
     """
     head = data.split(b"\r\n\r\n", 1)[0]
     try:
@@ -686,7 +710,7 @@ def _salvage_headers(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
     except UnicodeDecodeError:
         return None
     lines = text.split("\r\n")
-    if len(lines) < 6 or "\x00" in text:
+    if len(lines) < 3 or "\x00" in text:
         return None
     out: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -701,6 +725,6 @@ def _salvage_headers(data: bytes) -> tuple[str, list[tuple[str, str]]] | None:
         if low in _SALVAGED and value.strip().isprintable():
             out.append((_SALVAGED[low], value.strip()))
             seen.add(low)
-    if seen != set(_SALVAGED):
+    if not _NEEDED <= seen:
         return None
     return lines[0], out

@@ -461,6 +461,13 @@ class Registrar:
             return RegisterOutcome(400, "Bad Request-URI")
         if not isinstance(ruri, SipUri):
             return RegisterOutcome(416)
+        try:
+            aor_uri = request.to.parsed_uri()
+        except SipParseError:
+            return RegisterOutcome(400, "Malformed To")
+        if not isinstance(aor_uri, SipUri):
+            # The address-of-record "MUST be a SIP or SIPS URI" (§10.2; RFC 4475 §3.3.4: 400).
+            return RegisterOutcome(400, "To Is Not A SIP URI")
         required = request.headers.get_all("require")
         if required:
             # We support no extension a REGISTER may require (path, outbound, gruu).

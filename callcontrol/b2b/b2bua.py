@@ -340,12 +340,8 @@ class B2bua:
             self.stats.shed += 1
             incoming.respond(503, "Overloaded", headers=[("Retry-After", str(round(self.settings.overload_hold)))])
             return
-        request = incoming.request
-        unsupported = [option for value in request.headers.get_all("require")
-                       for option in (o.strip() for o in value.split(",")) if option and option.lower() != "timer"]
-        if unsupported:
-            incoming.respond(420, headers=[("Unsupported", ", ".join(unsupported))])
-            return
+        # Require (420), the Request-URI scheme (416) and the body type (415) were checked by the
+        # UA core (sip/uas_checks.py) before the INVITE got here.
         result = self.authorizer.check(incoming, proxy=True)
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(self._authorized_later(incoming, result))

@@ -102,12 +102,12 @@ class Phone:
 
     async def send(self, *, contacts: list[str] | None = None, expires: int | None = None,
                    to_user: str | None = None, extra: list[tuple[str, str]] | None = None,
-                   cseq: int | None = None, credentials: bool = True) -> Response:
+                   cseq: int | None = None, credentials: bool = True, to: str | None = None) -> Response:
         self.cseq = cseq if cseq is not None else self.cseq + 1
         headers = [
             ("Max-Forwards", "70"),
             ("From", f"<sip:{self.user}@127.0.0.1>;tag=t{self.cseq}"),
-            ("To", f"<sip:{to_user or self.user}@127.0.0.1>"),
+            ("To", to or f"<sip:{to_user or self.user}@127.0.0.1>"),
             ("Call-ID", self.call_id),
             ("CSeq", f"{self.cseq} REGISTER"),
         ]
@@ -259,6 +259,16 @@ async def test_wrong_password_gets_403_after_one_challenge(server: Server, clien
     phone = Phone(client_ua, server.address(), password="wrong")
     r = await phone.register(contacts=["<sip:1001@127.0.0.1:5001>"])
     assert r.status == 403
+    assert server.registrar.contacts("1001") == []
+
+
+@pytest.mark.parametrize("to", ["isbn:2983792873", "<http://www.example.com>", "<tel:+15551234>"])
+async def test_to_that_is_not_a_sip_uri_gets_400_before_any_challenge(server: Server, client_ua: UserAgent,
+                                                                      to: str) -> None:
+    # RFC 4475 §3.3.4: the address-of-record must be a SIP or SIPS URI (RFC 3261 §10.2).
+    phone = Phone(client_ua, server.address())
+    r = await phone.send(contacts=["<sip:1001@127.0.0.1:5001>"], to=to, credentials=False)
+    assert r.status == 400 and r.reason == "To Is Not A SIP URI"
     assert server.registrar.contacts("1001") == []
 
 
