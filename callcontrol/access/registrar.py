@@ -85,15 +85,66 @@ def contact_key(uri: str) -> str:
     return "".join(parts)
 
 
+def _sent_by(request: Request) -> str:
+    """The top Via's sent-by, "host:port" (port 5060 when it has none)."""
+    host, port = request.top_via.sent_by
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
 def unquote_user(user: str) -> str:
     """%-escapes decoded so that ``sip:%61lice@h`` and ``sip:alice@h`` compare equal (§19.1.4)."""
     return pct_unquote(user) if "%" in user else user
 
 
 def binding_peer(binding: Binding) -> Peer:
-    """Where a binding's REGISTER came from: for phones behind NAT the only address that reaches them."""
+    """Where requests for a binding go: its REGISTER's source when the registrar found the phone
+    reachable only there (``reach_source``: NAT, an RFC 5626 flow, a stream), else its Contact."""
+    if not binding.reach_source:
+        uri = parse_uri(binding.contact)
+        if isinstance(uri, SipUri):
+            host, port = uri.address()
+            return Peer((uri.transport or ("tls" if uri.scheme == "sips" else "udp")).upper(), host, port)
     host, _, port = binding.source.rpartition(":")
     return Peer(binding.transport.upper(), host.strip("[]"), int(port))
+
+
+def _split_hostport(text: str) -> tuple[str, int | None]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or (host.count(":") and not host.endswith("]")):
+        return text.strip("[]").lower(), None  # no port, or a bare IPv6 address
+    return host.strip("[]").lower(), int(port)
+
+
+def reach_source(contact: NameAddr, facts: RegisterFacts) -> bool:
+    """Whether requests for ``contact`` must go where its REGISTER came from, not to the Contact.
+
+    The phone is taken to be behind NAT, or to keep a flow, when (as Kamailio's nathelper
+    ``nat_uac_test`` and FreeSWITCH decide):
+
+    - it registered over a stream (TCP/TLS): the connection it opened is the way back;
+    - the Contact names an RFC 5626 flow: ``reg-id`` (with ``+sip.instance``) or ``ob``;
+    - the Contact's host is not the packet's source host (a private address behind a NAT,
+      a name);
+    - the top Via's sent-by is not the source (a NAT rewrote the address or the port).
+
+    Otherwise the phone is reachable at its Contact, which may be another port of the same
+    host (a SIPp register scenario beside its UAS; a phone with a separate listener).
+    """
+    if facts.transport != "udp":
+        return True
+    if "reg-id" in contact.params:
+        return True
+    uri = parse_uri(contact.uri)
+    if not isinstance(uri, SipUri) or "ob" in uri.params:
+        return True
+    source_host, source_port = _split_hostport(facts.source)
+    if uri.address()[0].lower() != source_host:
+        return True
+    if facts.sent_by:
+        via_host, via_port = _split_hostport(facts.sent_by)
+        if via_host != source_host or (via_port or 5060) != source_port:
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- the core
@@ -122,6 +173,7 @@ class RegisterFacts:
     expires_header: int | None
     source: str  # "host:port" the REGISTER came from (responses go there too)
     transport: str  # "udp", "tcp", "tls"
+    sent_by: str = ""  # "host:port" of its top Via as the phone wrote it
 
 
 @dataclass(slots=True)
@@ -235,7 +287,7 @@ class BindingTable:
         if facts.star:
             return self._remove_all(facts, table, now)
         # Validate everything and work out each contact's fate before touching anything.
-        plan: list[tuple[str, str, int, float, str | None]] = []
+        plan: list[tuple[str, str, int, float, str | None, bool]] = []
         for na in facts.contacts:
             try:
                 key = contact_key(na.uri)
@@ -252,10 +304,11 @@ class BindingTable:
             if old is not None and old.call_id == facts.call_id and facts.cseq <= old.cseq:
                 return self._out_of_order(facts, old)
             instance = na.params.get("+sip.instance")
-            plan.append((key, na.uri, expires, q, unquote(instance) if instance else None))
+            plan.append((key, na.uri, expires, q, unquote(instance) if instance else None,
+                         reach_source(na, facts)))
         new_table = dict(table)
         ops: list[StoreOp] = []
-        for key, uri, expires, q, instance in plan:
+        for key, uri, expires, q, instance, by_source in plan:
             old = new_table.get(key)
             if expires == 0:
                 if old is not None:
@@ -266,7 +319,7 @@ class BindingTable:
                 # Same binding, spelt differently: the store's key is the spelling.
                 ops.append(StoreOp("delete", facts.aor, old.contact))
             b = Binding(facts.aor, uri, now + expires, facts.call_id, facts.cseq, q, facts.source,
-                        facts.transport, instance)
+                        facts.transport, instance, by_source)
             new_table[key] = b
             ops.append(StoreOp("save", facts.aor, uri, b))
         live = sum(1 for b in new_table.values() if b.expires_at > now)
@@ -417,7 +470,7 @@ class Registrar:
             facts = RegisterFacts(
                 aor=aor, call_id=request.call_id, cseq=request.cseq, contacts=tuple(request.contacts),
                 star=request.star_contact, expires_header=request.expires, source=f"{host}:{peer.port}",
-                transport=peer.transport.lower(),
+                transport=peer.transport.lower(), sent_by=_sent_by(request),
             )
         except SipParseError as exc:
             incoming.respond(400, exc.reason)

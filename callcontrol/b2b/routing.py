@@ -221,14 +221,17 @@ def target_for_uri(uri_text: str, *, user: str | None = None) -> Target | None:
 
 def target_for_binding(binding: Any) -> Target | None:
     """A registered contact: the Request-URI is the contact; the next hop is where its
-    REGISTER came from when the registrar recorded it (a NATed phone is reachable only
-    there), else the contact's own address."""
+    REGISTER came from when the registrar recorded it and found the phone reachable only
+    there (``reach_source``: NAT, an RFC 5626 flow, a stream; docs/sip.md), else the
+    contact's own address."""
     contact = getattr(binding, "contact", None) or getattr(binding, "contact_uri", None)
     if not contact:
         return None
     target = target_for_uri(str(contact))
     if target is None:
         return None
+    if not getattr(binding, "reach_source", True):
+        return target
     host = getattr(binding, "source_host", None)
     port = getattr(binding, "source_port", None)
     source = getattr(binding, "source", None)

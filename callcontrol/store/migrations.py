@@ -154,6 +154,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "UPDATE cdrs SET sip_code = 200 WHERE sip_code IS NULL AND connect_time IS NOT NULL",
         ),
     ),
+    Migration(
+        4,
+        "registrar bindings: whether calls go to the REGISTER's source (NAT, an RFC 5626 flow) or the Contact",
+        (
+            # Rows bound before version 4 keep the path they were reached by: the source.
+            "ALTER TABLE registrar_bindings ADD COLUMN reach_source INTEGER NOT NULL DEFAULT 1",
+        ),
+    ),
 )
 
 

@@ -138,6 +138,9 @@ class Binding:
     source: str = ""  # "IP:port" the REGISTER came from
     transport: str = "udp"
     instance: str | None = None  # +sip.instance (RFC 5626)
+    # Requests for this contact go to ``source`` (NAT detected, an RFC 5626 flow, a stream
+    # connection), else to the Contact's own address: the registrar decides (docs/sip.md).
+    reach_source: bool = True
 
 
 @dataclass(slots=True)
@@ -189,7 +192,7 @@ class CdrQuery:
 _CDR_FIELDS: tuple[str, ...] = tuple(Cdr.__dataclass_fields__)
 _CDR_COLUMNS = ", ".join(_CDR_FIELDS)
 _CDR_INSERT = f"INSERT INTO cdrs ({_CDR_COLUMNS}) VALUES ({','.join('?' * len(_CDR_FIELDS))})"
-_BINDING_COLUMNS = "aor, contact, expires_at, call_id, cseq, q, source, transport, instance"
+_BINDING_COLUMNS = "aor, contact, expires_at, call_id, cseq, q, source, transport, instance, reach_source"
 _DIRECTORY_TABLES = ("resellers", "customers", "accounts", "ivr_access_numbers", "administrators")
 _SEEDED_KEY = "directory_seeded"
 
@@ -691,10 +694,11 @@ class Store:
     async def save_binding(self, binding: Binding) -> None:
         """Insert or replace the binding keyed by (aor, contact)."""
         b = binding
-        row = (b.aor, b.contact, b.expires_at, b.call_id, b.cseq, b.q, b.source, b.transport, b.instance)
+        row = (b.aor, b.contact, b.expires_at, b.call_id, b.cseq, b.q, b.source, b.transport, b.instance,
+               int(b.reach_source))
         await self._run(
             lambda conn: conn.execute(
-                f"INSERT OR REPLACE INTO registrar_bindings ({_BINDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO registrar_bindings ({_BINDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
         )
@@ -718,7 +722,7 @@ class Store:
     async def load_bindings(self) -> list[Binding]:
         return await self._run(
             lambda conn: [
-                Binding(*row)
+                Binding(*row[:-1], reach_source=bool(row[-1]))
                 for row in conn.execute(
                     f"SELECT {_BINDING_COLUMNS} FROM registrar_bindings ORDER BY aor, contact"
                 )

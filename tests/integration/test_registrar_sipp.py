@@ -1,6 +1,7 @@
-"""The registrar against SIPp: digest REGISTER, wrong password, un-REGISTER, 423, persistence.
+"""The registrar against SIPp: digest REGISTER, wrong password, un-REGISTER, 423, persistence,
+and where ``callcontrol serve`` sends calls to what a SIPp register scenario bound.
 
-The harness is in-process: a real UserAgent listening on a free UDP port with
+The first harness is in-process: a real UserAgent listening on a free UDP port with
 the Registrar over a real Directory (demo seeded: account 1001 / secret1001)
 in ``tmp_path``. SIPp runs the scenarios of ``sipp_scenarios/`` against it.
 Loopback is not trusted here, so every REGISTER is digest-challenged.
@@ -8,7 +9,9 @@ Loopback is not trusted here, so every REGISTER is digest-challenged.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,15 @@ from callcontrol.access.registrar import Registrar, binding_peer
 from callcontrol.access.sip_auth import RequestAuthenticator
 from callcontrol.directory.service import Directory
 from sip.ua import IncomingRequest, UserAgent
-from tests.integration.harness import SCENARIOS, SippResult, free_port, run_sipp
+from tests.integration.harness import (
+    SCENARIOS,
+    Server,
+    SippResult,
+    free_port,
+    run_sipp,
+    start_server,
+    start_sipp_uas,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +126,52 @@ async def test_too_brief_gets_423_with_min_expires(tmp_path: Path) -> None:
         assert h.registrar.contacts("1001") == []
     finally:
         await h.stop()
+
+
+# --------------------------------------------------------------------------- calls to what was registered
+# ``callcontrol serve`` itself: a SIPp register scenario binds 1001 (digest, from 127.0.0.1),
+# a SIPp caller on a trusted address (127.0.0.2) dials 1001, and a SIPp UAS answers where the
+# server should send the call (docs/sip.md, "Where a registered phone's calls go").
+
+CALLER = "127.0.0.2"
+
+
+def register_contact(server: Server, port: int, contact_host: str, contact_port: int) -> None:
+    assert_passed(run_sipp([f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIOS / "register_contact.xml"),
+                            "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-key", "contact_host", contact_host,
+                            "-key", "contact_port", str(contact_port)], SIPP_TIMEOUT))
+
+
+def call_1001(server: Server, uas: subprocess.Popen[str]) -> None:
+    try:
+        result = run_sipp([f"127.0.0.1:{server.sip_port}", "-sn", "uac", "-s", "1001", "-m", "1",
+                           "-i", CALLER, "-p", str(free_port())], 40)
+        assert_passed(result)
+        assert uas.wait(SIPP_TIMEOUT) == 0
+    finally:
+        if uas.poll() is None:
+            uas.kill()
+            uas.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path, trusted=(f"{CALLER}/32",))
+    yield srv
+    assert srv.proc.stop() == 0
+
+
+def test_calls_go_to_the_registered_contact_on_another_port(server: Server) -> None:
+    register_port, contact_port = free_port(), free_port()
+    uas = start_sipp_uas(contact_port, "u1", 1)  # the phone's listener, beside the register scenario
+    register_contact(server, register_port, "127.0.0.1", contact_port)
+    call_1001(server, uas)
+
+
+def test_behind_nat_calls_go_where_the_register_came_from(server: Server) -> None:
+    # The Contact names a host the REGISTER did not come from (what a phone behind NAT
+    # writes): only the REGISTER's source reaches it.
+    register_port = free_port()
+    register_contact(server, register_port, "127.0.0.3", free_port())
+    uas = start_sipp_uas(register_port, "u1", 1)  # the NAT's mapping: the register's own port
+    call_1001(server, uas)

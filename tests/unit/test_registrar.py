@@ -12,6 +12,7 @@ import pytest
 
 from callcontrol.access.registrar import BindingTable, RegisterFacts, Registrar, binding_peer, contact_key
 from callcontrol.access.sip_auth import RequestAuthenticator
+from callcontrol.b2b.routing import target_for_binding
 from callcontrol.directory.service import Directory
 from callcontrol.store.sqlite import Binding
 from sip.auth_client import ClientAuthState
@@ -20,6 +21,7 @@ from sip.headers import parse_name_addr
 from sip.message import Response, make_request
 from sip.peer import Peer
 from sip.ua import IncomingRequest, UserAgent
+from sip.uri import SipUri
 
 T0 = 1_700_000_000.0
 TIMEOUT = 5.0
@@ -174,7 +176,10 @@ async def test_register_is_challenged_then_bound(server: Server, client_ua: User
     assert (b.aor, b.contact, b.expires_at, b.call_id, b.cseq) == (
         "1001", "sip:1001@127.0.0.1:5099", T0 + 3600, phone.call_id, 3)
     host, port = client_ua.local_address("UDP")
-    assert binding_peer(b) == Peer("UDP", host, port)
+    assert (b.source, b.transport) == (f"{host}:{port}", "udp")
+    # Another port of the same host, and no sign of NAT: calls go to the Contact.
+    assert not b.reach_source
+    assert binding_peer(b) == Peer("UDP", "127.0.0.1", 5099)
     assert server.changes[-1][0] == "1001"
 
 
@@ -424,6 +429,55 @@ def test_contact_key(a: str, b: str, equal: bool) -> None:
 def test_contact_key_rejects_garbage_and_non_sip(uri: str) -> None:
     with pytest.raises(SipParseError):
         contact_key(uri)
+
+
+# -- where calls to a binding go (docs/sip.md, "Where a registered phone's calls go")
+
+@pytest.mark.parametrize(("contact", "source", "sent_by", "transport", "by_source"), [
+    # a SIPp register scenario on 5070 beside its UAS on 5080: the Contact
+    ("<sip:1001@127.0.0.1:5080>", "127.0.0.1:5070", "127.0.0.1:5070", "udp", False),
+    ("<sip:1001@192.0.2.1>", "192.0.2.1:5062", "192.0.2.1:5062", "udp", False),  # Contact port 5060
+    ("<sip:1001@[2001:db8::1]:5080>", "[2001:db8::1]:5070", "[2001:db8::1]:5070", "udp", False),
+    # NAT: the Contact's host is not where the packet came from (a private address, a name)
+    ("<sip:1001@10.0.0.7:5060>", "192.0.2.1:40123", "10.0.0.7:5060", "udp", True),
+    ("<sip:1001@phone.example.com:5080>", "192.0.2.1:5070", "192.0.2.1:5070", "udp", True),
+    # NAT: the Via says another address or port than the packet's source (nat_uac_test 2, 16)
+    ("<sip:1001@192.0.2.1:5080>", "192.0.2.1:40123", "192.0.2.1:5070", "udp", True),
+    ("<sip:1001@192.0.2.1:5080>", "192.0.2.1:5070", "10.0.0.7:5070", "udp", True),
+    # RFC 5626 flows: reg-id (with +sip.instance) or ob
+    ('<sip:1001@192.0.2.1:5080>;reg-id=1;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"',
+     "192.0.2.1:5070", "192.0.2.1:5070", "udp", True),
+    ("<sip:1001@192.0.2.1:5080;ob>", "192.0.2.1:5070", "192.0.2.1:5070", "udp", True),
+    # a stream: the connection the phone opened is the way back
+    ("<sip:1001@192.0.2.1:5080;transport=tcp>", "192.0.2.1:5070", "192.0.2.1:5070", "tcp", True),
+    ("<sips:1001@192.0.2.1:5081>", "192.0.2.1:5071", "192.0.2.1:5071", "tls", True),
+])
+def test_a_binding_is_reached_at_its_contact_unless_nat_or_a_flow(contact: str, source: str, sent_by: str,
+                                                                 transport: str, by_source: bool) -> None:
+    table = BindingTable()
+    f = RegisterFacts("1001", "c1", 1, (parse_name_addr(contact),), False, 3600, source, transport, sent_by)
+    assert table.register(f, T0).status == 200
+    (b,) = table.current("1001", T0)
+    assert b.reach_source is by_source
+    peer = binding_peer(b)
+    source_host, _, source_port = source.rpartition(":")
+    if by_source:
+        assert peer == Peer(transport.upper(), source_host.strip("[]"), int(source_port))
+    else:
+        uri = parse_name_addr(contact).parsed_uri()
+        assert isinstance(uri, SipUri)
+        assert peer == Peer("UDP", *uri.address())
+        target = target_for_binding(b)
+        assert target is not None and target.peer == peer and target.uri == parse_name_addr(contact).uri
+
+
+def test_a_binding_without_the_decision_keeps_the_source_path() -> None:
+    # What bindings stored before the decision was recorded read back as.
+    b = Binding("1001", "sip:1001@127.0.0.1:5080", T0, "c", 1, source="127.0.0.1:5070")
+    assert b.reach_source
+    assert binding_peer(b) == Peer("UDP", "127.0.0.1", 5070)
+    target = target_for_binding(b)
+    assert target is not None and target.peer == Peer("UDP", "127.0.0.1", 5070)
 
 
 def test_binding_peer_ipv6() -> None:

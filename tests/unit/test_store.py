@@ -153,7 +153,8 @@ async def test_bindings_save_replace_delete_purge_and_persist(tmp_path: Path) ->
         "tcp",
         "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>",
     )
-    b1 = Binding("1002", "sip:1002@10.0.0.3:5062", 2000.0, "call-c", 3, 1.0, "10.0.0.3:5062", "udp")
+    b1 = Binding("1002", "sip:1002@10.0.0.3:5062", 2000.0, "call-c", 3, 1.0, "10.0.0.3:5062", "udp",
+                 reach_source=False)
     for binding in (a1, a2, b1):
         await store.save_binding(binding)
     # Same (aor, contact): a refresh replaces the row.
@@ -171,6 +172,22 @@ async def test_bindings_save_replace_delete_purge_and_persist(tmp_path: Path) ->
         await store.save_binding(b1)
         assert await store.delete_bindings("1001") == 1
         assert await store.load_bindings() == [b1]
+    finally:
+        await store.close()
+
+
+async def test_bindings_stored_before_version_4_keep_the_source_path(tmp_path: Path) -> None:
+    before = tuple(m for m in MIGRATIONS if m.version < 4)
+    await (await Store.open(tmp_path, migrations=before)).close()
+    db = sqlite3.connect(tmp_path / DB_FILENAME)
+    with db:
+        db.execute("INSERT INTO registrar_bindings (aor, contact, expires_at, call_id, cseq, q, source, transport)"
+                   " VALUES ('1001', 'sip:1001@127.0.0.1:5080', 2000.0, 'c', 1, 1.0, '127.0.0.1:5070', 'udp')")
+    db.close()
+    store = await Store.open(tmp_path)
+    try:
+        (b,) = await store.load_bindings()
+        assert (b.contact, b.source, b.reach_source) == ("sip:1001@127.0.0.1:5080", "127.0.0.1:5070", True)
     finally:
         await store.close()
 
