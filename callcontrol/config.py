@@ -311,6 +311,19 @@ class WsSection(_Section):
         return self
 
 
+class ApiSection(_Section):
+    # Login throttling of the call-control API (callcontrol/access/throttle.py).
+    login_failures_per_login: int = _field(3, "whole number", "failed logins of one login before each "
+                                           "further one waits", ge=1)
+    login_failures_per_address: int = _field(20, "whole number", "failed logins from one address before "
+                                             "logins not known there wait", ge=1)
+    login_first_wait: float = _field(1.0, "seconds", "the first wait either limit imposes; each further "
+                                     "failure doubles it", gt=0)
+    login_max_wait: float = _field(300.0, "seconds", "the longest wait either limit imposes", gt=0)
+    login_known_for: float = _field(604800.0, "seconds", "a login that succeeded from an address passes "
+                                    "that address's limit for this long", ge=0)
+
+
 class HttpSection(_Section):
     listen: HostPortValue = _field(HostPort("127.0.0.1", 8446), 'string "HOST:PORT"',
                                    "health (/health) and Prometheus metrics (/metrics) listener")
@@ -388,6 +401,7 @@ class Config(_Section):
     sip: SipSection = Field(default_factory=SipSection)
     trunk: TrunkSection = Field(default_factory=TrunkSection)
     ws: WsSection = Field(default_factory=WsSection)
+    api: ApiSection = Field(default_factory=ApiSection)
     http: HttpSection = Field(default_factory=HttpSection)
     media: MediaSection = Field(default_factory=MediaSection)
     store: StoreSection = Field(default_factory=StoreSection)

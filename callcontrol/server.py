@@ -20,6 +20,7 @@ from aiohttp import web
 
 from callcontrol.access.registrar import Registrar
 from callcontrol.access.sip_auth import RequestAuthenticator
+from callcontrol.access.throttle import LoginThrottle
 from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
@@ -120,8 +121,12 @@ class Server:
                 host, port = await self.ua.listen(listen.transport, listen.host, listen.port,
                                                   ssl=tls[0], client_ssl=tls[1])
             self.listeners.append(f"SIP {listen.transport.upper()} listening on {host}:{port}")
+        throttle = LoginThrottle(free_failures=cfg.api.login_failures_per_login,
+                                 ip_free_failures=cfg.api.login_failures_per_address,
+                                 base_delay=cfg.api.login_first_wait, max_delay=cfg.api.login_max_wait,
+                                 known_for=cfg.api.login_known_for)
         # The engine is attached once the B2BUA exists; until then commands answer "disabled".
-        self.api = api = CallControlApi(directory=directory, registry=self.registry)
+        self.api = api = CallControlApi(directory=directory, registry=self.registry, throttle=throttle)
         api.cdrs = directory.store
         ws_host, ws_port = cfg.ws.listen
         with _opening(f"WebSocket API listener {cfg.ws.listen}"):

@@ -106,10 +106,11 @@ class SessionService:
                     details["retry_after"] = round(wait, 3)
                 logger.info("login failed for %r from %s", login, source_ip)
                 raise AuthFailed(details)
-            self.throttle.record_success(throttle_key)
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[cache_key] = _Verified(digest, principal, now + self.credential_cache_ttl)
+        # The login is known at this address from now on: its address's limit no longer applies to it.
+        self.throttle.record_success(throttle_key, source_ip, now)
         if principal.realm not in self.allowed_realms:
             raise Forbidden({"reason": f"realm {principal.realm} is not served on this listener"})
         return principal

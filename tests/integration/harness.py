@@ -347,11 +347,14 @@ class Server:
 
 
 def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "", trunk: bool = True,
-                 trusted: tuple[str, ...] = ("127.0.0.1/32",), args: tuple[str, ...] = ()) -> Server:
+                 trusted: tuple[str, ...] = ("127.0.0.1/32",), args: tuple[str, ...] = (),
+                 tables: str = "") -> Server:
     """``callcontrol serve`` on free ports with its trunk at ``Server.trunk_port``, data in ``tmp_path``.
 
     ``trusted=()``: nothing is trusted, every request from a phone is digest-challenged.
-    ``sip_extra``/``media``: more lines for the ``[sip]``/``[media]`` tables of the config.
+    ``sip_extra``/``media``: more lines for the ``[sip]``/``[media]`` tables of the config;
+    ``tables``: more tables (``"[api]
+login_failures_per_address = 5"``).
     ``args``: more ``callcontrol serve`` options (``--log-format json``)."""
     sip, trunk_port, ws, http = free_port(), free_port(), free_port(), free_port()
     trunk_table = f'[trunk]\nuri = "sip:127.0.0.1:{trunk_port}"' if trunk else ""
@@ -372,6 +375,7 @@ listen = "127.0.0.1:{http}"
 data_dir = "{data_dir}"
 [media]
 {media}
+{tables}
 """)
     proc = start(["callcontrol", "serve", "--config", str(config), *args], ready="ready", timeout=30)
     return Server(proc, sip, trunk_port, data_dir, ws, http)
