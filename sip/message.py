@@ -113,6 +113,18 @@ class Headers:
             return [item for v in values for item in split_header_values(v)]
         return values
 
+    def collect(self, names: frozenset[str]) -> dict[str, list[str]]:
+        """Each line's value of every name in ``names`` (lower-case long names), in one pass."""
+        out: dict[str, list[str]] = {}
+        for low, _, value in self._items:
+            if low in names:
+                found = out.get(low)
+                if found is None:
+                    out[low] = [value]
+                else:
+                    found.append(value)
+        return out
+
     def add(self, name: str, value: str) -> None:
         _check_value(value)
         low = normalize_name(name)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sip.errors import SipParseError
+from sip.headers import split_header_values
 from sip.message import Request
 
 # SIP's registered methods (RFC 3261, 3262, 3311, 3428, 3515, 3903, 6086, 6665): a UAS that does
@@ -56,10 +57,12 @@ class UasPolicy:
     supported: frozenset[str] = frozenset()
     bodies: Mapping[str, frozenset[str]] = field(default_factory=dict)
     answers: Mapping[str, str] = field(default_factory=dict)
+    allowed: frozenset[str] = field(init=False, repr=False)  # ``allow`` as a set, for the per-request test
+    allow_header: str = field(init=False, repr=False)
 
-    @property
-    def allow_header(self) -> str:
-        return ", ".join(self.allow)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed", frozenset(self.allow))
+        object.__setattr__(self, "allow_header", ", ".join(self.allow))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,41 +79,47 @@ def check_request(request: Request, policy: UasPolicy) -> Refusal | None:
     method = request.method
     if method in _UNCHECKED:
         return None
-    if method not in policy.allow:
+    if method not in policy.allowed:
         status = 405 if method in KNOWN_METHODS else 501
         return Refusal(status, (("Allow", policy.allow_header),))
     scheme = request.uri.partition(":")[0].lower()
     if scheme not in policy.schemes:
         return Refusal(416)
-    required = request.headers.get_all("require")
+    # One pass over the headers for all three (this runs on every request).
+    found = request.headers.collect(_LOOKED_AT)
+    if not found:
+        return None
+    required = found.get("require")
     if required:
-        unsupported = [tag for tag in (t.strip() for t in required)
+        unsupported = [tag for line in required for tag in (t.strip() for t in split_header_values(line))
                        if tag and tag.lower() not in policy.supported]
         if unsupported:
             return Refusal(420, (("Unsupported", ", ".join(unsupported)),))
     readable = policy.bodies.get(method)
-    if readable is not None and request.body:
+    if readable is not None and request.body and "content-type" in found:
         try:
             ctype = request.content_type
         except SipParseError:
             return Refusal(400, reason="Bad Request - Malformed Content-Type")
-        # An untyped body is taken as the method's first type (RFC 2543 phones send SDP untyped).
+        # An untyped body is left to the TU (RFC 2543 phones send SDP untyped).
         if ctype is not None and ctype not in readable:
             return Refusal(415, (("Accept", ", ".join(sorted(readable))),))
     answer = policy.answers.get(method)
-    if answer is not None and not accepts(request, answer):
+    accept = found.get("accept")
+    if answer is not None and accept is not None and not accepts(accept, answer):
         return Refusal(406, (("Accept", answer),))
     return None
 
 
-def accepts(request: Request, media_type: str) -> bool:
-    """Whether the request's ``Accept`` allows ``media_type`` (no ``Accept``: yes, §20.1)."""
-    values = request.headers.get_all("accept")
-    if not values:
-        return request.headers.get("accept") is None  # an empty Accept accepts nothing
+_LOOKED_AT = frozenset({"require", "content-type", "accept"})
+
+
+def accepts(accept: list[str], media_type: str) -> bool:
+    """Whether ``Accept`` header lines allow ``media_type`` (an empty Accept allows nothing, §20.1)."""
     kind = media_type.partition("/")[0]
-    for value in values:
-        item = value.split(";", 1)[0].strip().lower()
-        if item in (media_type, "*/*", f"{kind}/*"):
-            return True
+    for line in accept:
+        for value in split_header_values(line):
+            item = value.split(";", 1)[0].strip().lower()
+            if item in (media_type, "*/*", f"{kind}/*"):
+                return True
     return False

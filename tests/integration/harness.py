@@ -353,8 +353,7 @@ def start_server(tmp_path: Path, *, media: str = "", sip_extra: str = "", trunk:
 
     ``trusted=()``: nothing is trusted, every request from a phone is digest-challenged.
     ``sip_extra``/``media``: more lines for the ``[sip]``/``[media]`` tables of the config;
-    ``tables``: more tables (``"[api]
-login_failures_per_address = 5"``).
+    ``tables``: more tables (``"[api]\\nlogin_failures_per_address = 5"``).
     ``args``: more ``callcontrol serve`` options (``--log-format json``)."""
     sip, trunk_port, ws, http = free_port(), free_port(), free_port(), free_port()
     trunk_table = f'[trunk]\nuri = "sip:127.0.0.1:{trunk_port}"' if trunk else ""

@@ -1,7 +1,7 @@
 """sip.message.has_sdp and allow_events on parsed messages."""
 from __future__ import annotations
 
-from sip.message import Request, allow_events, has_sdp, parse_message
+from sip.message import Headers, Request, allow_events, has_sdp, parse_message
 
 
 def options(*extra: str, body: bytes = b"") -> Request:
@@ -26,3 +26,12 @@ def test_allow_events_lists_packages_lower_case_without_params() -> None:
     assert allow_events(options()) == frozenset()
     msg = options("Allow-Events: talk, Hold;x=1", "u: refer,,  ")
     assert allow_events(msg) == frozenset({"talk", "hold", "refer"})
+
+
+def test_headers_collect_gathers_several_names_in_one_pass() -> None:
+    h = Headers.from_pairs([("Require", "timer"), ("Accept", "application/sdp"), ("X-Other", "x"),
+                            ("require", "100rel"), ("Via", "SIP/2.0/UDP h")])
+    assert h.collect(frozenset({"require", "accept", "supported"})) == {
+        "require": ["timer", "100rel"], "accept": ["application/sdp"]}
+    assert h.collect(frozenset({"supported"})) == {}
+    assert Headers.from_pairs([("k", "timer")]).collect(frozenset({"supported"})) == {"supported": ["timer"]}
