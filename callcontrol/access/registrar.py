@@ -519,7 +519,7 @@ class Registrar:
         except SipParseError:
             return RegisterOutcome(400, "Malformed To")
         if not isinstance(aor_uri, SipUri):
-            # The address-of-record "MUST be a SIP or SIPS URI" (§10.2; RFC 4475 §3.3.4: 400).
+            # The address-of-record "MUST be a SIP URI or SIPS URI" (§10.2; RFC 4475 §3.3.4: 400).
             return RegisterOutcome(400, "To Is Not A SIP URI")
         required = request.headers.get_all("require")
         if required:
