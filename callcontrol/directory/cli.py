@@ -143,9 +143,13 @@ def add_arguments(subparsers: Any) -> None:
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
 
-_PBX_KINDS = {"ringgroup": "ring group", "hunt": "hunt list", "timerule": "time rule", "menu": "IVR menu"}
-_PBX_LISTS = ("ringgroups", "hunts", "timerules", "menus", "forwardings",
-              "ringgroup", "hunt", "timerule", "menu", "forwarding")
+_PBX_KINDS = {"ringgroup": "ring group", "hunt": "hunt list", "timerule": "time rule", "menu": "IVR menu",
+              "queue": "call queue"}
+_PBX_LISTS = ("ringgroups", "hunts", "timerules", "menus", "queues", "forwardings",
+              "ringgroup", "hunt", "timerule", "menu", "queue", "forwarding")
+# add queue's optional flags: (flag dest, the setting's key in pbx_numbers.spec)
+_QUEUE_FLAGS = ("max_wait", "max_callers", "join_when_empty", "leave_when_empty", "announce_every",
+                "announce_url", "strategy", "agent_ring_time", "wrapup", "retry")
 _WHEN = ("always", "busy", "noanswer", "unreachable")
 
 
@@ -184,6 +188,23 @@ def _add_pbx_arguments(add_kinds: Any, common: argparse.ArgumentParser) -> None:
     menu.add_argument("--timeout", type=int, metavar="S", help="seconds to wait for a digit (default 5)")
     menu.add_argument("--default", metavar="TARGET", help="where calls go without a digit")
     menu.add_argument("--invalid-prompt", metavar="URL", help="what a caller hears after an unknown digit")
+    queue = numbered("queue", "add a call queue: callers wait in line for the agents")
+    queue.add_argument("--agents", required=True, help="the agents' accounts: 1001,1002")
+    queue.add_argument("--max-wait", type=int, metavar="S", help="seconds a caller may wait (default: no limit)")
+    queue.add_argument("--max-callers", type=int, metavar="N", help="callers that may wait (default: no limit)")
+    queue.add_argument("--join-when-empty", choices=("yes", "no", "strict"), help="default yes")
+    queue.add_argument("--leave-when-empty", choices=("yes", "no", "strict"), help="default no")
+    queue.add_argument("--announce-every", type=int, metavar="S", help="seconds between position announcements")
+    queue.add_argument("--announce-url", metavar="URL",
+                       help="an HTTP prompt ({position} replaced) instead of the bundled beeps")
+    queue.add_argument("--strategy", choices=("ringall", "roundrobin", "longestidle"), help="default ringall")
+    queue.add_argument("--agent-ring-time", type=int, metavar="S", help="seconds an agent rings (default 15)")
+    queue.add_argument("--wrapup", type=int, metavar="S", help="seconds after a call before an agent's next")
+    queue.add_argument("--retry", type=int, metavar="S", help="seconds before an agent that did not answer "
+                       "rings again (default 5)")
+    queue.add_argument("--on-busy", metavar="TARGET", help="where callers go when the queue is full")
+    queue.add_argument("--on-noanswer", metavar="TARGET", help="where callers go after the maximum wait")
+    queue.add_argument("--on-unreachable", metavar="TARGET", help="where callers go when the queue is empty")
     fwd = add_kinds.add_parser("forwarding", parents=[common], help="forward an account's calls")
     fwd.add_argument("--account", metavar="ID", required=True, help="the account id, e.g. 1003")
     fwd.add_argument("--when", choices=_WHEN, required=True)
@@ -402,6 +423,13 @@ def _pbx_spec(args: argparse.Namespace) -> dict[str, Any]:
                             if (target := getattr(args, f"on_{outcome}")) is not None}
     elif kind == "timerule":
         spec.update(period=args.period, match=args.match, nomatch=args.nomatch)
+    elif kind == "queue":
+        spec["agents"] = args.agents
+        for name in _QUEUE_FLAGS:
+            if getattr(args, name) is not None:
+                spec[name] = getattr(args, name)
+        spec["failover"] = {outcome: target for outcome in ("busy", "noanswer", "unreachable")
+                            if (target := getattr(args, f"on_{outcome}")) is not None}
     elif kind == "menu":
         spec.update(prompt=args.prompt, choices=args.choices)
         for name in ("timeout", "default", "invalid_prompt"):
@@ -436,8 +464,15 @@ def _pbx_table(directory: Directory, kind: str, entries: Sequence[object]) -> st
         rows = [(e.number, e.i_customer, e.name, e.spec()["choices"], e.timeout, e.default, e.prompt)
                 for e in entries if isinstance(e, Menu)]
         return format_table(("number", "customer", "name", "choices", "timeout", "default", "prompt"), rows)
-    rows = [(e.number, e.i_customer, e.name) for e in entries if isinstance(e, CallQueue)]
-    return format_table(("number", "customer", "name"), rows)
+    rows = []
+    for e in entries:
+        if isinstance(e, CallQueue):
+            q = e.settings
+            rows.append((e.number, e.i_customer, e.name, q.get("agents"), q.get("strategy", "ringall"),
+                         q.get("max_wait"), q.get("max_callers"), q.get("join_when_empty", "yes"),
+                         q.get("announce_every"), _failover_cell(e.failover)))
+    return format_table(("number", "customer", "name", "agents", "strategy", "max_wait", "max_callers",
+                         "join_when_empty", "announce_every", "failover"), rows)
 
 
 def _forwarding_table(rules: Sequence[Forwarding]) -> str:

@@ -54,6 +54,7 @@ from callcontrol.directory.passwords import (
     verify_password,
 )
 from callcontrol.pbx.model import (
+    CallQueue,
     AccountForwarding,
     Dialplan,
     Forwarding,
@@ -72,6 +73,7 @@ from callcontrol.pbx.model import (
     split_target,
     to_json,
 )
+from callcontrol.pbx.queue import QueueSettings
 from callcontrol.store.sqlite import (
     AccountRecord,
     AdministratorRecord,
@@ -819,6 +821,11 @@ class Directory:
             if isinstance(entry, RingGroup | HuntList):
                 for member in entry.members:
                     self._check_member(entry, member.number)
+            if isinstance(entry, CallQueue):
+                for agent in QueueSettings.from_spec(entry.settings).agents:
+                    account = self._accounts_by_id.get(agent)
+                    if account is None or account.i_customer != i_customer:
+                        raise DirectoryError(f"agent {agent} is not an account of customer {i_customer}")
             for target in entry.targets():
                 self._check_target(number, target)
             record = PbxNumberRecord(number, str(entry.KIND), i_customer, name, to_json(entry))

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcontrol.pbx.period import Period, PeriodError, parse_period
+from callcontrol.pbx.queue import QueueSettings, QueueSettingsError
 
 __all__ = [
     "DEFAULT_HUNT_RING_TIME",
@@ -433,6 +434,10 @@ def build(kind: str, number: str, i_customer: int, name: str, spec: Mapping[str,
                     str(invalid).strip() or None if invalid else None)
     if kind == PbxKind.QUEUE:
         settings = {k: v for k, v in spec.items() if k != "failover"}
+        try:
+            QueueSettings.from_spec(settings)
+        except QueueSettingsError as exc:
+            raise PbxError(str(exc)) from None
         return CallQueue(number, i_customer, name, MappingProxyType(settings), failover)
     raise PbxError(f"unknown PBX kind {kind!r}")
 

@@ -110,6 +110,21 @@ def test_the_issue_forms_add_list_and_remove(data_dir: Path) -> None:
     assert cells(ok(data_dir, "list", "hunts")) == [] and cells(ok(data_dir, "list", "forwardings")) == []
 
 
+def test_the_issue_form_of_a_queue(data_dir: Path) -> None:
+    out = ok(data_dir, "add", "queue", "--customer", "1", "--number", "800", "--name", "Support",
+             "--agents", "1001,1002", "--max-wait", "300", "--max-callers", "10", "--join-when-empty", "yes",
+             "--announce-every", "30", "--on-noanswer", "1002")
+    assert cells(out) == [{"number": "800", "customer": "1", "name": "Support", "agents": "1001,1002",
+                           "strategy": "ringall", "max_wait": "300", "max_callers": "10", "join_when_empty": "yes",
+                           "announce_every": "30", "failover": "noanswer=1002"}]
+    queue = reopen(data_dir).pbx_numbers("queue", 1)[0]
+    assert dict(queue.settings) == {"agents": "1001,1002", "max_wait": 300, "max_callers": 10,
+                                    "join_when_empty": "yes", "announce_every": 30}
+    assert [r["number"] for r in cells(ok(data_dir, "list", "queues", "--customer", "1"))] == ["800"]
+    assert ok(data_dir, "remove", "queue", "800") == "call queue 800 removed\n"
+    assert cells(ok(data_dir, "list", "queues")) == []
+
+
 def test_failover_flags_and_member_ring_times(data_dir: Path) -> None:
     ok(data_dir, "add", "hunt", "--customer", "1", "--number", "610", "--members", "1003", "--order", "follow")
     out = ok(data_dir, "add", "ringgroup", "--customer", "1", "--number", "600", "--members", "1001/30,1002",
@@ -167,6 +182,13 @@ def test_time_zone_of_a_customer(data_dir: Path) -> None:
     (["add", "menu", "--customer", "1", "--number", "660", "--prompt", " ", "--choices", "1=1002"], "needs a prompt"),
     (["add", "menu", "--customer", "1", "--number", "660", "--prompt", "p", "--choices", "1=1002", "--timeout", "99"],
      "invalid menu timeout 99: 1-60 seconds"),
+    (["add", "queue", "--customer", "1", "--number", "800", "--agents", "3001"],
+     "agent 3001 is not an account of customer 1"),
+    (["add", "queue", "--customer", "1", "--number", "800", "--agents", "1001", "--max-callers", "0"],
+     "queue setting max_callers: 0 is not a whole number >= 1"),
+    (["add", "queue", "--customer", "1", "--number", "800", "--agents", "1001", "--on-noanswer", "queue:801"],
+     "queue:801: 801 is not in the directory"),
+    (["remove", "queue", "800"], "no queue 800"),
     (["add", "forwarding", "--account", "1999", "--when", "always", "--to", "1001"], "no account '1999'"),
     (["add", "forwarding", "--account", "1003", "--when", "always", "--to", "1003"], "1003 cannot send calls to itself"),
     (["add", "forwarding", "--account", "1003", "--when", "busy", "--to", "1001", "--after", "5"],
