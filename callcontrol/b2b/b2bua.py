@@ -110,9 +110,9 @@ class B2buaSettings:
 
 
 class QueueEngine(Protocol):
-    """The seam for call queues (issue 13's queue step; docs/pbx.md, "Queues: the seam for the
-    queue step"): a dialled call whose route (or failover) reached a queue number is handed
-    over with leg A unanswered and the call's media open; ``route.pbx`` is the
+    """The seam for call queues (docs/pbx.md, "Queues"): a dialled call whose route (or
+    failover) reached a queue number is handed over with leg A unanswered and the call's
+    media open; ``route.pbx`` is the
     :class:`~callcontrol.pbx.model.CallQueue`, ``route.failover`` its failover, ``route.via``
     how the call got there."""
 
