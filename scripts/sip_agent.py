@@ -68,17 +68,22 @@ class UasCounters:
 class UasCall:
     """One answered (or ringing) call: the dialog and the INVITE's server transaction."""
 
-    __slots__ = ("agent", "invite", "dialog", "timer")
+    __slots__ = ("acked", "agent", "invite", "dialog", "timer")
 
     def __init__(self, agent: "UasAgent", invite: IncomingRequest, dialog: Dialog) -> None:
         self.agent = agent
         self.invite = invite
         self.dialog = dialog
         self.timer: asyncio.TimerHandle | None = None
+        self.acked = False
 
     def on_ack(self, request: Request, peer: Peer) -> None:
         if request.cseq == self.invite.request.cseq:
-            self.agent.counters.acked += 1
+            # A UAC ACKs every 2xx it receives (RFC 3261 §13.2.2.4): a 200 retransmitted while
+            # its ACK was on the way brings a second ACK. ``acked`` counts calls, not ACKs.
+            if not self.acked:
+                self.acked = True
+                self.agent.counters.acked += 1
             self.agent.ua.ack_received(self.invite)
 
     def on_request(self, incoming: IncomingRequest) -> None:

@@ -5,6 +5,7 @@ ready line, done when it exits; nothing sleeps to synchronise.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -28,23 +30,44 @@ AGENT = ROOT / "scripts" / "sip_agent.py"
 # Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 on Linux),
 # where no outgoing connection or `bind(0)` of another process can take the port between
 # our check and the server's bind, and below the servers' default RTP range (20000-29999).
-FREE_PORTS = range(10000, 12000)
+FREE_PORTS = range(10000, 16000)
 # Ports a test module keeps for itself across its tests (fixed static contacts): apart from
 # FREE_PORTS, so no other test's free_port() takes one while its owner is between tests.
-QUIET_PORTS = range(12000, 20000)
+QUIET_PORTS = range(16000, 20000)
+# A port handed out stays reserved this long for every test process on the machine (the
+# file below, under an flock): a test picks several ports before its server binds any, and
+# other test runs may be picking at the same time.
+_RESERVED_FOR = 120.0
+_RESERVATIONS = Path(tempfile.gettempdir()) / "callcontrol-test-ports.json"
 
 
 def free_port(ports: range = FREE_PORTS) -> int:
-    """A port of ``ports`` free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both)."""
-    for _ in range(200):
-        port = random.choice(ports)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            try:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
-            except OSError:
+    """A port of ``ports`` free for both UDP and TCP on 127.0.0.1 (SIP listeners bind both),
+    handed to no other caller of this function on this machine in the last two minutes."""
+    with open(_RESERVATIONS, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        try:
+            held = {int(k): v for k, v in json.loads(lock.read() or "{}").items()}
+        except ValueError:
+            held = {}
+        now = time.time()
+        held = {port: since for port, since in held.items() if now - since < _RESERVED_FOR}
+        for _ in range(400):
+            port = random.choice(ports)
+            if port in held:
                 continue
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
+                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    u.bind(("127.0.0.1", port))
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            held[port] = now
+            lock.seek(0)
+            lock.truncate()
+            lock.write(json.dumps(held))
             return port
     raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
