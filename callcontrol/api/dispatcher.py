@@ -140,7 +140,9 @@ class Dispatcher:
             session = await self._authenticate(client, env) if spec.auth else None
             params = self._params(spec, env.params)
             if self._dry_run(env.aux_info):
-                outcome: Outcome | None = Outcome({"dry_run": 1, "params": params.model_dump(mode="json")})
+                raw = env.params if isinstance(env.params, dict) else {}
+                outcome: Outcome | None = Outcome({"dry_run": 1, "params": params.model_dump(mode="json"),
+                                                   "ignored": api.ignored_keys(spec.params, raw)})
             elif spec.command:
                 if spec.name in self.api.disabled_methods:
                     raise CallControlDisabled({"method": spec.name})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -155,6 +155,34 @@ def validation_details(exc: ValidationError, prefix: str = "params") -> list[dic
     return details
 
 
+def ignored_keys(model: type[BaseModel], raw: dict[str, Any], prefix: str = "params") -> list[str]:
+    """The keys of ``raw`` (and of the objects nested in it) that ``model`` does not know, as
+    dotted paths: what validation ignored. Walks the raw input, so it costs nothing unless asked
+    (``aux_info.dry_run``)."""
+    fields = model.model_fields
+    out: list[str] = []
+    for key, value in raw.items():
+        info = fields.get(key)
+        if info is None:
+            out.append(f"{prefix}.{key}")
+            continue
+        nested = _nested_model(info.annotation)
+        if nested is not None and isinstance(value, dict):
+            out.extend(ignored_keys(nested, value, f"{prefix}.{key}"))
+    return out
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (``CallRef``, ``CallRef | None``, ``Annotated[CallRef, ...]``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
 # --------------------------------------------------------------------------- value types
 
 
@@ -241,7 +269,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-class CallRef(_Model):
+class _Params(_Model):
+    """What a client sends: keys a model does not know are ignored, not refused (a console that
+    copies params between calls, e.g. ``event`` into ``get_sip_calls_list``, is served);
+    ``aux_info.dry_run`` lists them (:func:`ignored_keys`). Known keys stay strict: missing or
+    wrongly typed ones are ``sip.wrong_parameters`` naming each (docs/portasip-compat.md)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class CallRef(_Params):
     """SipCallIdentifier: ``id`` is mandatory, ``tag`` tells the legs of a call apart."""
 
     id: Annotated[str, Field(min_length=1, max_length=512)]
@@ -253,7 +290,7 @@ class CallRef(_Model):
 # --------------------------------------------------------------------------- request params
 
 
-class LoginParams(_Model):
+class LoginParams(_Params):
     login: Annotated[str, Field(min_length=1, max_length=256)]
     """Login of an administrator, reseller, customer or account (the realm follows from it)."""
     password: Annotated[str, Field(max_length=1024, exclude=True)]  # never echoed (dry_run)
@@ -262,18 +299,18 @@ class LoginParams(_Model):
     """The domain the login belongs to, when logins are not unique."""
 
 
-class LogoutParams(_Model):
+class LogoutParams(_Params):
     pass
 
 
-class ResumeParams(_Model):
+class ResumeParams(_Params):
     session_id: SessionId
     """The session whose notification stream moves onto this connection."""
     last_seq: Annotated[int, BeforeValidator(_id_value), Field(ge=0, le=MAX_ID)]
     """seq of the last notification the client processed: the ones after it are replayed."""
 
 
-class _KeyedParams(_Model):
+class _KeyedParams(_Params):
     """At least one of ``i_account``, ``i_customer``, ``i_main_office``, ``i_ivr_an``."""
 
     i_account: UnsignedId | None = None
@@ -333,7 +370,7 @@ def _cdr_time(value: Any) -> Any:
 CdrTime = Annotated[str, BeforeValidator(_cdr_time), Field(max_length=64)]
 
 
-class GetCdrListParams(_Model):
+class GetCdrListParams(_Params):
     """CDRs whose start time is in ``[from_date, to_date)`` billed to ``i_account`` / ``i_customer``
     (default: everything the principal may see), oldest written first."""
 
@@ -356,7 +393,7 @@ class GetCdrListParams(_Model):
         return self
 
 
-class OriginateAdvancedCallParams(_Model):
+class OriginateAdvancedCallParams(_Params):
     bill_id: NumberString
     """The account number to be charged for the call (it must be in the caller's scope)."""
     caller_id: NumberString
@@ -368,7 +405,7 @@ class OriginateAdvancedCallParams(_Model):
     Call-Info: <sip:127.0.0.1>;answer-after=0); N (default): it rings."""
 
 
-class LegParams(_Model):
+class LegParams(_Params):
     """Parameters that address one leg: ``call`` and, on a single server, optional ``transport_id``."""
 
     call: CallRef
@@ -474,6 +511,8 @@ class DryRunResult(SuccessResult):
     """Always 1: the method did not run."""
     params: dict[str, Any]
     """The params as validated and normalised."""
+    ignored: list[str] = []
+    """Ours: the keys sent that the method does not know, ignored, as dotted paths (``params.event``)."""
 
 
 class ForwarderInfo(_Model):

@@ -167,7 +167,7 @@ test("login, cseq matching of concurrent requests, errors", async () => {
     cc.request("CallControl", "transfer_call", { call: { id: "x" }, cld: 1003 }, { dryRun: true }),
   ]);
   assert.deepEqual([own, branch, other.calls_list], [[], [], []]);
-  assert.deepEqual(dry, { dry_run: 1, params: { call: { id: "x", tag: null }, transport_id: null, cld: "1003" }, success: 1 });
+  assert.deepEqual(dry, { dry_run: 1, params: { call: { id: "x", tag: null }, transport_id: null, cld: "1003" }, ignored: [], success: 1 });
   await assert.rejects(cc.enableApiNotifications({ i_customer: 3 }), (err) => err.code === "auth.forbidden");
   await assert.rejects(cc.request("CallControl", "make_coffee"), (err) => err.code === "sip.unsupported_method");
   await cc.logout();

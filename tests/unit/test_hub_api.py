@@ -122,7 +122,7 @@ def test_api_schema_describes_every_method() -> None:
             name = entry[part]["$ref"].rsplit("/", 1)[1]
             assert name in defs
     answer = defs["AnswerCallParams"]
-    assert answer["required"] == ["call"] and answer["additionalProperties"] is False
+    assert answer["required"] == ["call"] and "additionalProperties" not in answer  # unknown keys: ignored
     assert set(schema["error_codes"]) >= set(SPEC_CODES)
     assert defs["SipCallInfo"]["properties"]["state"]["enum"] == [
         "trying", "ringing", "early", "connected", "held", "holding", "terminated", "queued", "dequeued"]

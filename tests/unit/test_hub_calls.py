@@ -170,7 +170,8 @@ async def test_wrong_parameters_names_each_field(env: HubEnv) -> None:
     assert error_code(resp) == "sip.wrong_parameters"
     assert resp["error"]["message"] == "Bad parameters"
     fields = {d["field"] for d in resp["error"]["details"]}
-    assert fields == {"params.call.id", "params.transport_id", "params.order", "params.url", "params.volume"}
+    # ``volume`` is not a param of play_prompt: ignored, while every bad known one is named
+    assert fields == {"params.call.id", "params.transport_id", "params.order", "params.url"}
     resp = await c.cc("terminate_call", [1, 2])  # type: ignore[arg-type]
     assert resp["error"]["details"] == [{"field": "params", "message": "params must be an object"}]
     resp = await c.cc("enable_api_notifications", {"event": "other", "i_customer": True})
@@ -228,7 +229,7 @@ async def test_dry_run_validates_and_does_nothing(env: HubEnv) -> None:
     c = await env.logged_in("admin", "admin-pass")
     resp = await c.cc("answer_call", {**_ref(CALL, "b"), "callee_answer_mode": "notify"}, aux={"dry_run": 1})
     assert resp["success"] == 1
-    assert resp["result"] == {"dry_run": 1, "success": 1, "params": {
+    assert resp["result"] == {"dry_run": 1, "success": 1, "ignored": [], "params": {
         "call": {"id": CALL, "tag": "b"}, "transport_id": TRANSPORT, "callee_answer_mode": "Notify"}}
     assert env.backend.actions == []
     resp = await c.cc("answer_call", {"call": {}}, aux={"dry_run": 1})
@@ -238,6 +239,35 @@ async def test_dry_run_validates_and_does_nothing(env: HubEnv) -> None:
     assert [m for m, _ in env.backend.actions] == ["answer_call"]
     resp = await c.cc("answer_call", _ref(CALL, "b"), aux="yes")  # type: ignore[arg-type]
     assert resp["error"]["details"] == [{"field": "aux_info", "message": "aux_info must be an object"}]
+
+
+async def test_unknown_params_are_ignored_and_dry_run_lists_them(env: HubEnv) -> None:
+    """Issue 12 point 5: a console that copies params between calls is served; unknown keys, at any
+    depth, are ignored (listed by dry_run); known ones stay strict."""
+    _demo_calls(env)
+    c = await env.logged_in("demo-corp", "demo-corp-pass")
+    resp = await c.cc("get_sip_calls_list", {"event": "sip.call_control_notifications", "i_customer": 1})
+    assert resp["success"] == 1 and len(resp["result"]["calls_list"]) == 3
+    copied = {"call": {"id": CALL, "tag": "b", "state": "connected"}, "transport_id": TRANSPORT,
+              "event": "sip.call_control_notifications", "i_customer": 1}
+    resp = await c.cc("hold_call", copied)
+    assert resp["result"] == {"success": 1}
+    assert env.backend.actions[-1][0] == "hold_call"
+    resp = await c.cc("hold_call", copied, aux={"dry_run": 1})
+    assert resp["result"]["ignored"] == ["params.call.state", "params.event", "params.i_customer"]
+    assert resp["result"]["params"] == {"call": {"id": CALL, "tag": "b"}, "transport_id": TRANSPORT}
+    resp = await c.cc("enable_api_notifications", {"event": "sip.call_control_notifications", "i_customer": 1,
+                                                   "call": {"id": CALL}})
+    assert resp["success"] == 1
+    # Missing or wrongly typed known params are still refused, each named.
+    resp = await c.cc("hold_call", {"call": {"tag": "b", "state": "x"}, "transport_id": 5, "cld": "1003"})
+    assert error_code(resp) == "sip.wrong_parameters"
+    assert {d["field"] for d in resp["error"]["details"]} == {"params.call.id", "params.transport_id"}
+    resp = await c.cc("get_sip_calls_list", {"event": "sip.call_control_notifications"})
+    assert error_code(resp) == "sip.wrong_parameters"
+    assert resp["error"]["details"][0]["field"] == "params"
+    resp = await c.cc("transfer_call", {**_ref(CALL, "b"), "cld": ["1003"], "extra": 1})
+    assert [d["field"] for d in resp["error"]["details"]] == ["params.cld"]
 
 
 async def test_every_command_reaches_the_backend(env: HubEnv) -> None:

@@ -201,7 +201,8 @@ async def test_login_dry_run_validates_without_authenticating(env: HubEnv) -> No
                            aux={"dry_run": 1})
     assert resp["success"] == 1
     # The password is never echoed back.
-    assert resp["result"] == {"dry_run": 1, "params": {"login": "admin", "domain": None}, "success": 1}
+    assert resp["result"] == {"dry_run": 1, "params": {"login": "admin", "domain": None}, "ignored": [],
+                              "success": 1}
     assert len(env.api.sessions) == 0
     resp = await c.request("Session", "login", {"login": "admin"}, auth=None, aux={"dry_run": 1})
     assert error_code(resp) == "sip.wrong_parameters"
