@@ -31,6 +31,7 @@ LegType = Literal["incoming", "outgoing"]
 
 
 _ANSWERED = frozenset({CallState.CONNECTED, CallState.HELD, CallState.HOLDING})
+_ON_HOLD = frozenset({CallState.HELD, CallState.HOLDING})
 
 # The only place where leg states change. Ringing and early alternate (a 183 with
 # SDP after a 180, or a fork ringing after another sent early media). A call queue
@@ -73,6 +74,7 @@ class Leg:
     start_time: float
     state: CallState = CallState.TRYING
     connect_time: float | None = None
+    hold_time: float | None = None  # when the hold it is in began (held/holding), else None
     end_time: float | None = None
     reason: str | None = None
     reason_code: int | None = None
@@ -114,7 +116,9 @@ class Leg:
             info.reason = self.reason
             info.reason_code = self.reason_code
         elif state in _ANSWERED:
-            info.connect_time = self.connect_time
+            # Seed: connect_time is "when the call was connected or put on hold".
+            hold = self.hold_time
+            info.connect_time = hold if hold is not None and state in _ON_HOLD else self.connect_time
         elif state in QUEUE_STATES:
             info.queue_info = self.queue_info
         else:
@@ -137,6 +141,11 @@ class Leg:
         self.state = state
         if (state in _ANSWERED or state in QUEUE_STATES) and self.connect_time is None:
             self.connect_time = now
+        if state in _ON_HOLD:
+            if old not in _ON_HOLD:
+                self.hold_time = now  # held <-> holding is the same hold going on
+        elif state is CallState.CONNECTED:
+            self.hold_time = None
         elif state is CallState.TERMINATED:
             self.end_time = now
             self.reason = reason

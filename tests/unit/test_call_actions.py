@@ -30,6 +30,7 @@ from tests.unit.b2bua_rig import (  # noqa: F401  (fixtures)
     Rig,
     make_rig_fixture,
     phones_fixture,
+    sdp,
     wait_for,
 )
 
@@ -218,6 +219,44 @@ async def test_hold_by_the_server_reinvites_both_and_plays_music_to_the_held(pho
             await unhold(rig.b2b, a)
     finally:
         transport.close()
+
+
+def hold_order(rig: Rig, a: Side, b: Side) -> list[tuple[str, str]]:
+    """(leg, state) of the two legs' hold and unhold snapshots, in publication order."""
+    names = {a.leg.tag: "a", b.leg.tag: "b"}
+    return [(names[i.call.tag], str(i.state)) for i in rig.published
+            if i.call.tag in names and i.state in ("holding", "held")]
+
+
+async def test_holding_is_published_before_held_with_the_hold_start_as_connect_time(phones, make_rig) -> None:
+    """Seed order (hold_call: the party who holds, then the one held) and connect_time ("when the
+    call was connected or put on hold"), for the server's hold and for a phone's own hold."""
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, b = await connected_call(rig, alice, bob, "202")
+    answered = a.leg.connect_time
+    assert answered is not None
+    await hold(rig.b2b, b)  # bob holds (the server does it: no Allow-Events: hold)
+    await alice.next("invite")
+    await bob.next("invite")
+    assert hold_order(rig, a, b) == [("b", "holding"), ("a", "held")]
+    holding, held = (last(rig, lambda i, t=t: i.call.tag == t) for t in (b.leg.tag, a.leg.tag))
+    assert (holding.connect_time, held.connect_time) == (b.leg.hold_time, a.leg.hold_time)
+    assert holding.connect_time is not None and held.connect_time is not None
+    assert answered < holding.connect_time <= held.connect_time
+    await unhold(rig.b2b, b)
+    await alice.next("invite")
+    await bob.next("invite")
+    await wait_for(lambda: (a.leg.state, b.leg.state) == ("connected", "connected"))
+    assert last(rig, lambda i: i.call.tag == a.leg.tag).connect_time == answered
+    # alice's phone holds by itself: its sendonly re-INVITE is relayed to bob
+    assert alice.dialog is not None
+    alice.send_in_dialog(alice.dialog.create_request("INVITE", body=sdp(alice.media_port, "sendonly", 3),
+                                                     content_type="application/sdp"), rig.peer)
+    await alice.next("invite200")
+    await wait_for(lambda: a.leg.state == "holding" and b.leg.state == "held")
+    assert hold_order(rig, a, b)[2:] == [("a", "holding"), ("b", "held")]
+    assert last(rig, lambda i: i.call.tag == b.leg.tag).connect_time == b.leg.hold_time
 
 
 async def test_blind_transfer_byes_transferor_and_connects_the_transferee(phones, make_rig) -> None:

@@ -105,15 +105,23 @@ def test_a_queued_caller_publishes_its_queue_info_and_each_new_position() -> Non
     assert wires[-1]["connect_time"] == "1970-01-01 00:01:50"
 
 
-def test_connect_time_set_once_and_kept_through_hold() -> None:
+def test_connect_time_is_the_answer_then_the_start_of_each_hold() -> None:
+    """Seed, SIPCallInfo.connect_time: "when the call was connected or put on hold": held and
+    holding carry when the hold began (kept while it lasts, also through held <-> holding),
+    connected the answer, also after an unhold (docs/portasip-compat.md, "Notifications")."""
     call, leg, published = leg_in(CallState.RINGING)
     call.move(leg, CallState.CONNECTED, 110.0)
     call.move(leg, CallState.HOLDING, 120.0)
+    call.move(leg, CallState.HELD, 125.0)
     call.move(leg, CallState.CONNECTED, 130.0)
+    call.move(leg, CallState.HELD, 140.0)
     assert leg.connect_time == 110.0
-    assert [p.connect_time for p in published[-3:]] == [110.0, 110.0, 110.0]
-    assert published[-2].to_wire()["state"] == "holding"
+    assert [(str(p.state), p.connect_time) for p in published[-5:]] == [
+        ("connected", 110.0), ("holding", 120.0), ("held", 120.0), ("connected", 110.0), ("held", 140.0)]
+    assert published[-4].to_wire()["connect_time"] == "1970-01-01 00:02:00"
     assert "start_time" not in published[-1].to_wire()
+    call.move(leg, CallState.TERMINATED, 150.0)
+    assert published[-1].duration == 40  # from the answer, holds included
 
 
 def test_terminated_carries_duration_reason_and_code() -> None:
