@@ -118,11 +118,21 @@ class Party:
     i_ivr_an: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
+        """SipCallerInfo as the seed's examples carry it: ``display_id`` (the number presented;
+        the party's id unless the B2BUA knows another, e.g. a From user) and ``centrex_id`` (the
+        id of the party's customer, when it has one) on every party; docs/portasip-compat.md,
+        "SipCallerInfo"."""
         out: dict[str, Any] = {}
         for name in _PARTY_OPTIONAL:
             value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+            if value is None:
+                if name == "display_id":
+                    value = self.id
+                elif name == "centrex_id" and self.i_customer is not None:
+                    value = str(self.i_customer)
+                else:
+                    continue
+            out[name] = value
         out["forwarder_list"] = [{"id": f} for f in self.forwarder_list]
         out["id"] = self.id
         return out
@@ -138,8 +148,8 @@ class Party:
             keys.append(("i_ivr_an", self.i_ivr_an))
 
 
-# SipCallerInfo: every field of Party but its routing keys. ``id`` and ``forwarder_list``
-# are always sent; the others when set.
+# SipCallerInfo: every field of Party but its routing keys. ``id``, ``forwarder_list`` and
+# ``display_id`` are always sent, ``centrex_id`` when the customer is known; the others when set.
 PARTY_WIRE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Party) if f.name not in ROUTING_KEYS)
 _PARTY_OPTIONAL: tuple[str, ...] = tuple(n for n in PARTY_WIRE_FIELDS if n not in ("id", "forwarder_list"))
 

@@ -222,3 +222,14 @@ def test_cdr_of_failed_call_keeps_code() -> None:
     whole, *_ = call.cdrs()
     assert (whole.connect_time, whole.duration, whole.sip_code, whole.disconnect_reason) == (
         None, 0.0, 486, "Busy Here")
+
+
+def test_caller_info_carries_display_id_and_centrex_id() -> None:
+    """Issue 12 point 2: SipCallerInfo as the seed's examples carry it, on every party."""
+    assert ALICE.to_wire() == {"account_id": "1001", "centrex_id": "1", "display_id": "1001",
+                               "forwarder_list": [], "id": "1001"}
+    assert OUTSIDE.to_wire() == {"display_id": "5551234", "forwarder_list": [], "id": "5551234"}
+    presented = Party(id="1002", account_id="1002", display_id="+15550001002", i_account=2, i_customer=1)
+    assert presented.to_wire()["display_id"] == "+15550001002"  # what the From presented, when known
+    branch = Party(id="2001", i_account=4, i_customer=2, i_main_office=1)
+    assert branch.to_wire()["centrex_id"] == "2"  # the account's own customer (a branch office here)

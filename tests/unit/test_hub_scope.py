@@ -128,8 +128,9 @@ def test_state_specific_fields() -> None:
     assert ringing["start_time"] == "2018-11-29 13:41:04" and "connect_time" not in ringing
     connected = _info(CallState.CONNECTED).to_wire()
     assert connected["connect_time"] == "2018-11-29 13:41:25" and "start_time" not in connected
-    assert connected["caller"] == {"account_id": "1002", "forwarder_list": [{"id": "9"}], "id": "1002"}
-    assert connected["callee"] == {"display_name": "Alice", "forwarder_list": [], "id": "1001"}
+    assert connected["caller"] == {"account_id": "1002", "display_id": "1002", "forwarder_list": [{"id": "9"}],
+                                   "id": "1002"}
+    assert connected["callee"] == {"display_id": "1001", "display_name": "Alice", "forwarder_list": [], "id": "1001"}
     terminated = _info(CallState.TERMINATED, duration=5, reason="blind transfer").to_wire()
     assert (terminated["duration"], terminated["reason"], terminated["reason_code"]) == (5, "blind transfer", None)
     assert "connect_time" not in terminated
