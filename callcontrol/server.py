@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from callcontrol.access.identify import TrustedIdentity
 from callcontrol.access.registrar import Registrar
 from callcontrol.access.sip_auth import RequestAuthenticator
 from callcontrol.access.throttle import LoginThrottle
@@ -162,6 +163,7 @@ class Server:
         self.health.intake = lambda: b2bua.intake.value
         self.health.calls_up = lambda: len(b2bua.calls)
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
+        self.b2bua.identify = TrustedIdentity(directory, self.registrar).identify  # trusted phones' own calls
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
         await self._start_http()

@@ -96,6 +96,24 @@ def unquote_user(user: str) -> str:
     return pct_unquote(user) if "%" in user else user
 
 
+def binding_addresses(binding: Binding) -> set[tuple[str, int]]:
+    """The (host, port) pairs a binding's phone sends from: its REGISTER's source and its
+    Contact's address (lower-case host, no IPv6 brackets). What a trusted request is identified
+    by (``callcontrol.access.identify``)."""
+    out: set[tuple[str, int]] = set()
+    host, _, port = binding.source.rpartition(":")
+    if host and port.isdigit():
+        out.add((host.strip("[]").lower(), int(port)))
+    try:
+        uri = parse_uri(binding.contact)
+    except SipParseError:
+        return out
+    if isinstance(uri, SipUri):
+        chost, cport = uri.address()
+        out.add((chost.strip("[]").lower(), cport))
+    return out
+
+
 def binding_peer(binding: Binding) -> Peer:
     """Where requests for a binding go: its REGISTER's source when the registrar found the phone
     reachable only there (``reach_source``: NAT, an RFC 5626 flow, a stream), else its Contact."""
@@ -397,6 +415,10 @@ class Registrar:
         # REGISTERs by outcome (REGISTER_OUTCOMES) and bindings dropped by expiry: the metrics.
         self.outcomes: dict[str, int] = {}
         self.expired = 0
+        # (host, port) -> the accounts registered from or at that address, the latest last
+        # (account_at); kept in step with the table wherever an account's bindings change (_changed).
+        self._by_address: dict[tuple[str, int], list[str]] = {}
+        self._addresses_of: dict[str, set[tuple[str, int]]] = {}
 
     @property
     def store(self) -> Store:
@@ -408,6 +430,8 @@ class Registrar:
         now = self._clock()
         purged = await self.store.purge_expired_bindings(now)
         loaded = self.table.load(await self.store.load_bindings(), now)
+        for aor in self.table.aors():
+            self._index(aor, self.table.current(aor, now))
         logger.info("registrar: %d bindings restored, %d expired ones purged", loaded, purged)
         self._writer = asyncio.create_task(self._write_loop(), name="registrar-writer")
         self._purger = asyncio.create_task(self._purge_loop(), name="registrar-purge")
@@ -435,6 +459,15 @@ class Registrar:
     def contacts(self, account_id: str) -> list[Binding]:
         """The account's current (unexpired) bindings, highest q first. ``binding_peer`` gives the source."""
         return self.table.current(account_id, self._clock())
+
+    def account_at(self, host: str, port: int) -> str | None:
+        """The account with a live binding registered from, or contacting at, ``host:port``."""
+        address = (host.strip("[]").lower(), port)
+        for aor in reversed(self._by_address.get(address, ())):
+            # The latest to register there, unless that binding expired (and is not purged yet).
+            if any(address in binding_addresses(b) for b in self.contacts(aor)):
+                return aor
+        return None
 
     # -- REGISTER -------------------------------------------------------------------------------
     def handle_register(self, incoming: IncomingRequest) -> None:
@@ -549,12 +582,32 @@ class Registrar:
         if self.table.remove_aor(account_id):
             self._changed(account_id, self._clock())
 
+    def _index(self, aor: str, bindings: list[Binding]) -> None:
+        """Point the address index at ``aor``'s current bindings (the latest to register an address
+        comes first for it; one that leaves gives it back to the others there)."""
+        index = self._by_address
+        for address in self._addresses_of.pop(aor, ()):
+            aors = index.get(address)
+            if aors is not None and aor in aors:
+                aors.remove(aor)
+                if not aors:
+                    del index[address]
+        addresses: set[tuple[str, int]] = set()
+        for binding in bindings:
+            addresses |= binding_addresses(binding)
+        if addresses:
+            self._addresses_of[aor] = addresses
+            for address in addresses:
+                index.setdefault(address, []).append(aor)
+
     def _changed(self, aor: str, now: float) -> None:
+        current = self.table.current(aor, now)
+        self._index(aor, current)
         hook = self.on_change
         if hook is None:
             return
         try:
-            hook(aor, self.table.current(aor, now))
+            hook(aor, current)
         except Exception:
             logger.exception("registrar on_change hook failed for %r", aor)
 

@@ -68,6 +68,7 @@ from ivr.prompts import PromptError
 from sip.dialog import Dialog, new_tag
 from sip.errors import SipParseError
 from sip.message import SDP, Request, has_sdp
+from sip.peer import Peer
 from sip.sdp import SdpParseError
 from sip.session_timer import RejectWith, SessionTimer, SessionTimerHeaderError
 from sip.ua import IncomingRequest, UserAgent
@@ -194,6 +195,9 @@ class B2bua:
         self.fetcher: Any = None  # ivr.prompts.PromptFetcher (the server sets it)
         # Whether any API client listens for a routing key (the hub's router); None: assume yes.
         self.app_watching: Callable[[RoutingKey], bool] | None = None
+        # The account a request from a trusted source speaks for (callcontrol.access.identify;
+        # the server sets it); None: trusted requests belong to no account.
+        self.identify: Callable[[Request, Peer], Any] | None = None
         # What calls need of routing: a failover target routed, its parties, answering one here.
         self.ctx.route = lambda target, via: self.router(target, via)
         self.ctx.party = self.party_for
@@ -371,7 +375,7 @@ class B2bua:
         if route.kind not in RINGING_KINDS and route.kind is not RouteKind.IVR and self.allocator is None:
             incoming.respond(480, "Not Available")  # echo, menus and queues need the media plane
             return
-        caller = self._caller_party(request, who)
+        caller = self._caller_party(incoming, who)
         callee = self.party_for(route)
         if route.kind is RouteKind.IVR:
             caller.access_number = route.number  # SipCallerInfo.access_number: entered through this IVR
@@ -450,18 +454,26 @@ class B2bua:
         if await self._media_for(bcall) is not None:
             outgoing.ring_route(bcall, route)
 
-    def _caller_party(self, request: Request, who: Any) -> Party:
-        if who != TRUSTED and getattr(who, "i_account", None) is not None:
-            keys = routing_keys(self.directory, i_account=who.i_account)
-            return Party(id=who.id, account_id=who.id, display_name=who.display_name or None,
-                         extension_id=who.extension or None, **keys)
+    def _caller_party(self, incoming: IncomingRequest, who: Any) -> Party:
+        """Leg A's caller: the account the INVITE authenticated as, or (from a trusted source)
+        the account it is identified as (``identify``: its registered address or its From user,
+        docs/portasip-compat.md, "Who a call belongs to"), else the From user with no account.
+        ``display_id`` is the number the From presents, whoever the caller turned out to be."""
+        request = incoming.request
         from_na = request.from_
         try:
             uri = parse_uri(from_na.uri)
             user = uri.user if isinstance(uri, SipUri) and uri.user else from_na.uri
         except SipParseError:
             user = "anonymous"
-        return Party(id=user, display_name=from_na.display_name or None)
+        if who == TRUSTED and self.identify is not None:
+            who = self.identify(request, incoming.peer) or TRUSTED
+        if who != TRUSTED and getattr(who, "i_account", None) is not None:
+            keys = routing_keys(self.directory, i_account=who.i_account)
+            return Party(id=who.id, account_id=who.id, display_id=user,
+                         display_name=who.display_name or None,
+                         extension_id=who.extension or None, **keys)
+        return Party(id=user, display_id=user, display_name=from_na.display_name or None)
 
     def party_for(self, route: Route, endpoint: Endpoint | None = None) -> Party:
         """The party a route reaches (leg A's callee): a directory account, a ring group or hunt
