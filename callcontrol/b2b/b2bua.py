@@ -412,6 +412,7 @@ class B2bua:
         except SipParseError:
             bcall.reject(400, "Missing Contact header", reason="bad request")
             return
+        call.dialog_tag(leg, a.dialog.remote_tag)  # the phone's From tag names the leg too
         self.add_call(bcall)
         self.stats.calls += 1
         call_report.started(bcall, f"{route.kind.value} {route.number}" if route.number else route.kind.value)

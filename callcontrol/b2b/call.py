@@ -304,6 +304,11 @@ class B2bCall:
         ``side_machine.leg_state``); ``Leg.move`` publishes it when it changed."""
         if side.ended:
             return
+        dialog = side.dialog
+        if dialog is not None and dialog.remote_tag:
+            # The phone's tag, known once its dialog is (1xx/2xx; leg A's From tag at intake):
+            # a console that knows the leg from the phone may name it by that too.
+            side.model.dialog_tag(side.leg, dialog.remote_tag)
         state = leg_state(side.state, side.hold, side.leg.state)
         if state is not CallState.TERMINATED:
             side.model.move(side.leg, state, self.now())

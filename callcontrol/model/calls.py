@@ -13,7 +13,10 @@ Identity (docs/design.md, "Identity of a call part"): a leg is ``CallId(id, tag)
 is the Call-ID of the call's first dialog (leg A's), shared by every leg of the
 call; ``tag`` is the local tag the server uses in that leg's own dialog, unique
 per leg. ``sip_call_id`` is the Call-ID actually used on the leg's wire (leg B
-has its own).
+has its own). Notifications always carry ``CallId(id, tag)``, which never changes for the
+life of the leg; a leg is also found by its dialog as the phone knows it (its SIP Call-ID,
+and the phone's own tag as well as ours: :meth:`Call.dialog_tag`), so a console that knows a
+leg from the phone can address it (docs/portasip-compat.md, "SipCallIdentifier").
 """
 from __future__ import annotations
 
@@ -81,6 +84,8 @@ class Leg:
     info: CallInfo | None = None  # the latest published snapshot
     queue_info: QueueInfo | None = None  # queued/dequeued: the queue, the position, the operators
     side: Any = field(default=None, repr=False)  # the B2BUA's signalling side of this leg
+    # The other (id, tag) pairs that name this leg: its dialog's Call-ID and the phone's tags.
+    aliases: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property
     def tag(self) -> str:
@@ -167,6 +172,7 @@ class Leg:
 
 
 Publish = Callable[[CallInfo], None]
+Aliased = Callable[[Leg, tuple[str, str]], None]
 
 
 @dataclass(slots=True, eq=False)
@@ -178,6 +184,7 @@ class Call:
     legs: list[Leg] = field(default_factory=list)
     on_ended: Callable[[Call], None] | None = None
     ended: bool = False
+    on_alias: Aliased | None = None  # the registry's: index another name of a leg
 
     def add_leg(self, *, tag: str, sip_call_id: str, type: LegType, caller: Party, callee: Party,
                 transport_id: str, now: float, leg_id: str | None = None) -> Leg:
@@ -190,7 +197,26 @@ class Call:
         self.legs.append(leg)
         leg.info = leg.snapshot()
         self.publish(leg.info)
+        if sip_call_id != leg.call.id:
+            self._alias(leg, (sip_call_id, tag))  # our own dialog with the phone, as it knows it
         return leg
+
+    def dialog_tag(self, leg: Leg, tag: str) -> None:
+        """The phone's own tag in ``leg``'s dialog (its From tag when it called, its To tag when
+        it answered): from now on the leg is also found as ``(id, tag)`` and ``(SIP Call-ID,
+        tag)``, until it ends. A leg may collect several (a restarted INVITE, downstream forks)."""
+        if not tag or leg.terminated:
+            return
+        self._alias(leg, (leg.call.id, tag))
+        if leg.sip_call_id != leg.call.id:
+            self._alias(leg, (leg.sip_call_id, tag))
+
+    def _alias(self, leg: Leg, key: tuple[str, str]) -> None:
+        if key == (leg.call.id, leg.call.tag) or key in leg.aliases:
+            return
+        leg.aliases.append(key)
+        if self.on_alias is not None:
+            self.on_alias(leg, key)
 
     def move(self, leg: Leg, state: CallState, now: float, *, reason: str | None = None,
              reason_code: int | None = None, queue_info: QueueInfo | None = None) -> bool:
@@ -264,12 +290,13 @@ class CallRegistry:
     ``get_sip_calls_list`` answered from here never lags a notification.
     """
 
-    __slots__ = ("_calls", "_legs", "_publish", "on_call_ended")
+    __slots__ = ("_aliases", "_calls", "_legs", "_publish", "on_call_ended")
 
     def __init__(self, publish: Publish | None = None,
                  on_call_ended: Callable[[Call], None] | None = None) -> None:
         self._calls: dict[str, Call] = {}
         self._legs: dict[tuple[str, str], Leg] = {}
+        self._aliases: dict[tuple[str, str], Leg] = {}  # the live legs' other names (Call.dialog_tag)
         self._publish = publish
         self.on_call_ended = on_call_ended
 
@@ -279,7 +306,7 @@ class CallRegistry:
     def new_call(self, call_id: str) -> Call:
         if call_id in self._calls:
             raise ValueError(f"call {call_id} exists")
-        call = Call(call_id, self.published, on_ended=self._ended)
+        call = Call(call_id, self.published, on_ended=self._ended, on_alias=self._aliased)
         self._calls[call_id] = call
         return call
 
@@ -287,7 +314,9 @@ class CallRegistry:
         call = info.call
         key = (call.id, call.tag or "")
         if info.state is CallState.TERMINATED:
-            self._legs.pop(key, None)
+            gone = self._legs.pop(key, None)
+            if gone is not None:
+                self._unalias(gone)
         elif key not in self._legs:
             owner = self._calls.get(call.base_id)
             if owner is not None:
@@ -303,10 +332,22 @@ class CallRegistry:
                 # A failing subscriber side must never break the SIP side.
                 logger.exception("publishing %s/%s failed", call.id, call.tag)
 
+    def _aliased(self, leg: Leg, key: tuple[str, str]) -> None:
+        # The first leg to claim a name keeps it, and a leg's own (id, tag) always wins (``leg``
+        # looks there first) over a phone's tag that happens to equal it.
+        if not leg.terminated:
+            self._aliases.setdefault(key, leg)
+
+    def _unalias(self, leg: Leg) -> None:
+        for key in leg.aliases:
+            if self._aliases.get(key) is leg:
+                del self._aliases[key]
+
     def _ended(self, call: Call) -> None:
         self._calls.pop(call.id, None)
         for leg in call.legs:
             self._legs.pop((leg.call.id, leg.tag), None)
+            self._unalias(leg)
         if self.on_call_ended is not None:
             self.on_call_ended(call)
 
@@ -315,7 +356,11 @@ class CallRegistry:
         return self._calls.get(call_id)
 
     def leg(self, call_id: str, tag: str) -> Leg | None:
-        return self._legs.get((call_id, tag))
+        """The live leg named ``(call_id, tag)``: as notifications name it, or by its dialog (the
+        SIP Call-ID, our tag or the phone's)."""
+        key = (call_id, tag)
+        leg = self._legs.get(key)
+        return leg if leg is not None else self._aliases.get(key)
 
     def legs_of(self, call_id: str) -> list[Leg]:
         """Live legs showing ``call_id`` (originate's ``id~10`` leg is found by its own id)."""

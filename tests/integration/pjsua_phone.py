@@ -25,7 +25,8 @@ RTP packet counters); ``stats`` -> ``stats`` {rx, tx}; ``calls`` -> ``calls`` {c
 ones) -> ``idle`` once no call is left; ``quit``.
 
 Events: ``ready``, ``reg`` {code}, ``incoming`` {call, sip_call_id, from, to, via, contact, src (the
-sender's address), cseq, alert_info, call_info, auto_answer_requested, allow_events, replaces, referred_by, sdp}, ``calling``, ``state`` {call, sip_call_id, state, code, reason},
+sender's address), cseq, alert_info, call_info, auto_answer_requested, allow_events, replaces, referred_by, sdp}, ``calling``, ``state`` {call, sip_call_id, state, code, reason, tag (the phone's own
+dialog tag, once a received message showed it)},
 ``media`` {call, active, status (active/local_hold/remote_hold/none/error), dir}, ``offer`` {call,
 direction, sdp} (an SDP offer received in a re-INVITE/UPDATE), ``transfer_status`` {call, code,
 reason, final}, ``transfer_request`` {call, uri}, ``replaced`` {call, new_call}, ``error`` {info, cmd}.
@@ -153,6 +154,7 @@ class Call(pj.Call):
         self.serial = next(_serials)
         self.index = call_id
         self.sip_call_id = ""
+        self.tag = ""  # the phone's own tag in the call's dialog, once a received message shows it
         self.am: pj.AudioMedia | None = None
         self.player: pj.AudioMediaPlayer | None = None
         self.play_wav: str | None = phone.opts.get("play")
@@ -166,7 +168,27 @@ class Call(pj.Call):
         self.sip_call_id = ci.callIdString
 
     def ids(self) -> dict[str, Any]:
-        return {"call": self.index, "sip_call_id": self.sip_call_id}
+        out: dict[str, Any] = {"call": self.index, "sip_call_id": self.sip_call_id}
+        if self.tag:
+            out["tag"] = self.tag
+        return out
+
+    def learn_tag(self, prm: pj.OnCallStateParam) -> None:
+        """The phone's own dialog tag, from a message it received: the From tag of a response
+        (to the phone's own request), the To tag of a request."""
+        if self.tag:
+            return
+        try:
+            event = prm.e
+            if event.type != pj.PJSIP_EVENT_TSX_STATE or event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+                return
+            msg = event.body.tsxState.src.rdata.wholeMsg
+        except Exception:  # an event without a received message
+            return
+        value = header(msg, "from", "f") if msg.startswith("SIP/2.0 ") else header(msg, "to", "t")
+        found = re.search(r";\s*tag=([^;>\s]+)", value or "")
+        if found:
+            self.tag = found.group(1)
 
     # -- callbacks --------------------------------------------------------------------------
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
@@ -177,6 +199,7 @@ class Call(pj.Call):
             self.phone.calls[self.index] = self
             self.phone.current = self
         name = _STATE_NAMES.get(ci.state, str(ci.state))
+        self.learn_tag(prm)
         emit("state", state=name, code=ci.lastStatusCode, reason=ci.lastReason, **self.ids())
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.drop_media()

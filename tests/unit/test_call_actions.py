@@ -221,6 +221,31 @@ async def test_hold_by_the_server_reinvites_both_and_plays_music_to_the_held(pho
         transport.close()
 
 
+async def test_each_leg_is_found_by_the_phones_own_dialog(phones, make_rig) -> None:
+    """Issue 12 point 3: the phones' tags (alice's From tag, bob's To tag) and leg B's own Call-ID
+    name the legs; notifications keep naming them (call id, our tag)."""
+    alice, bob, _ = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob))
+    a, b = await connected_call(rig, alice, bob, "202")
+    registry = rig.b2b.registry
+    assert alice.dialog is not None and bob.dialog is not None
+    call_id = a.leg.call.id
+    assert registry.leg(call_id, alice.dialog.local_tag) is a.leg
+    assert bob.dialog.call_id != call_id
+    for key in ((bob.dialog.call_id, bob.dialog.local_tag), (bob.dialog.call_id, b.leg.tag),
+                (call_id, bob.dialog.local_tag)):
+        assert registry.leg(*key) is b.leg, key
+    assert {i.call.tag for i in rig.published} == {a.leg.tag, b.leg.tag}
+    await hold(rig.b2b, registry.leg(call_id, alice.dialog.local_tag).side)  # type: ignore[union-attr]
+    await alice.next("invite")
+    await wait_for(lambda: a.leg.state == "holding")
+    alice.send_in_dialog(alice.dialog.create_bye(), rig.peer)
+    await bob.next("bye")
+    await wait_for(lambda: not rig.b2b.calls)
+    assert registry.leg(call_id, alice.dialog.local_tag) is None
+    assert registry.leg(bob.dialog.call_id, bob.dialog.local_tag) is None
+
+
 def hold_order(rig: Rig, a: Side, b: Side) -> list[tuple[str, str]]:
     """(leg, state) of the two legs' hold and unhold snapshots, in publication order."""
     names = {a.leg.tag: "a", b.leg.tag: "b"}

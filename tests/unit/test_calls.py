@@ -233,3 +233,35 @@ def test_caller_info_carries_display_id_and_centrex_id() -> None:
     assert presented.to_wire()["display_id"] == "+15550001002"  # what the From presented, when known
     branch = Party(id="2001", i_account=4, i_customer=2, i_main_office=1)
     assert branch.to_wire()["centrex_id"] == "2"  # the account's own customer (a branch office here)
+
+
+def test_a_leg_is_found_by_its_dialog_as_the_phone_knows_it_for_its_whole_life() -> None:
+    """Issue 12 point 3: (id, our tag) as notified, and the dialog: its SIP Call-ID, our tag or
+    the phone's; notifications keep naming (id, our tag)."""
+    registry = CallRegistry()
+    call = registry.new_call("c1@host")
+    a = add_a(call)
+    b = call.add_leg(tag="tb", sip_call_id="x@h", type="incoming", caller=ALICE, callee=BOB,
+                     transport_id="127.0.0.1:5060", now=100.0)
+    assert registry.leg("x@h", "tb") is b  # leg B's own Call-ID with our tag
+    call.dialog_tag(a, "alice-from-tag")
+    call.dialog_tag(b, "bob-to-tag")
+    call.dialog_tag(b, "bob-second-to-tag")  # a restarted INVITE: a new dialog, the leg the same
+    call.dialog_tag(b, "ta")  # a phone tag equal to another leg's own tag never takes it over
+    assert registry.leg("c1@host", "alice-from-tag") is a
+    for key in (("c1@host", "bob-to-tag"), ("x@h", "bob-to-tag"), ("x@h", "bob-second-to-tag"),
+                ("c1@host", "tb")):
+        assert registry.leg(*key) is b, key
+    assert registry.leg("c1@host", "ta") is a
+    assert registry.leg("x@h", "alice-from-tag") is None
+    assert sorted(x.call.tag for x in registry.snapshots()) == ["ta", "tb"]  # each leg once
+    call.move(b, CallState.CONNECTED, 101.0)
+    assert b.info is not None and b.info.call.tag == "tb"  # what notifications name never changes
+    call.terminate(b, 102.0, "callee hung up")
+    assert [registry.leg(*key) for key in (("x@h", "tb"), ("x@h", "bob-to-tag"), ("c1@host", "bob-to-tag"))] == [
+        None, None, None]
+    call.dialog_tag(b, "late")  # an ended leg takes no new names
+    assert registry.leg("c1@host", "late") is None
+    assert registry.leg("c1@host", "alice-from-tag") is a
+    call.terminate(a, 103.0, "caller hung up")
+    assert registry.leg("c1@host", "alice-from-tag") is None

@@ -21,6 +21,7 @@ from tests.unit.hub_harness import (  # noqa: F401  (fixtures)
     env_fixture,
     error_code,
     hub_env,
+    party,
 )
 
 CALL = "c1@10.0.0.1"
@@ -355,6 +356,48 @@ async def test_response_precedes_notifications_published_inside_the_command(env:
 
 async def test_response_precedes_notifications_arriving_from_the_network(env: HubEnv) -> None:
     await _ordering_case(env, network_echo=True)
+
+
+async def test_commands_name_a_leg_by_the_phones_own_dialog(env: HubEnv) -> None:
+    """Issue 12 point 3: either tag (ours, as notified, or the phone's) and the leg's own SIP Call-ID
+    reach the leg, with the response first also when the network answers meanwhile; notifications
+    keep naming the leg as before."""
+    env.backend.network_echo = True
+    call = env.api.registry.new_call(CALL)
+    alice, bob = party(env.directory, i_account=1), party(env.directory, i_account=2)
+    a = call.add_leg(tag="a", sip_call_id=CALL, type="outgoing", caller=alice, callee=bob,
+                     transport_id=TRANSPORT, now=1.0)
+    b = call.add_leg(tag="b", sip_call_id="leg-b@10.0.0.2", type="incoming", caller=alice, callee=bob,
+                     transport_id=TRANSPORT, now=1.0)
+    for leg in (a, b):
+        call.move(leg, CallState.CONNECTED, 2.0)
+    call.dialog_tag(a, "phone-a")
+    call.dialog_tag(b, "phone-b")
+    c = await env.logged_in("demo-corp", "demo-corp-pass")
+    await c.subscribe(i_customer=1)
+    resp = await c.cc("hold_call", {"call": {"id": CALL, "tag": "phone-a"}, "transport_id": TRANSPORT})
+    assert resp["result"] == {"success": 1}
+    assert env.backend.actions[-1][1].call == a.call  # the leg, known by the phone's From tag
+    notes = [(await c.notification())["result"]["call_info"] for _ in range(2)]
+    assert [(n["call"], n["state"]) for n in notes] == [({"id": CALL, "tag": "a"}, "holding"),
+                                                        ({"id": CALL, "tag": "b"}, "held")]
+    kinds = [k for k, _ in c.order]
+    assert kinds[-3:] == ["response", "notification", "notification"]
+    for ref in ({"id": "leg-b@10.0.0.2", "tag": "phone-b"}, {"id": "leg-b@10.0.0.2", "tag": "b"},
+                {"id": CALL, "tag": "phone-b"}):
+        resp = await c.cc("stop_dtmf_detect", {"call": ref})
+        assert resp["result"] == {"success": 1}, ref
+        assert env.backend.actions[-1][1].call == b.call
+    resp = await c.cc("terminate_call", {"call": {"id": "leg-b@10.0.0.2", "tag": "phone-b"}})
+    assert resp["result"] == {"success": 1}
+    note = (await c.notification())["result"]["call_info"]
+    assert (note["call"], note["state"]) == ({"id": CALL, "tag": "b"}, "terminated")
+    assert [k for k, _ in c.order][-2:] == ["response", "notification"]
+    resp = await c.cc("hold_call", {"call": {"id": CALL, "tag": "phone-b"}})  # ended: gone by any name
+    assert error_code(resp) == "sip.call_not_found"
+    other = await env.logged_in("other-corp", "other-corp-pass")  # out of scope by any name as well
+    resp = await other.cc("hold_call", {"call": {"id": CALL, "tag": "phone-a"}})
+    assert error_code(resp) == "sip.call_not_found"
 
 
 async def test_request_without_cseq_runs_without_response(env: HubEnv) -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from callcontrol.api.legs import one_leg, visible_legs
+from callcontrol.api.ordering import current_command
 from callcontrol.api.models import (
     ERROR_MESSAGES,
     CallControlDisabled,
@@ -77,10 +78,23 @@ class Request:
 
     def leg(self, ref: CallRef, transport_id: str | None, field: str = "params.call") -> Leg:
         """The one live leg ``ref`` names that this session may see (see ``callcontrol.api.legs``)."""
-        return one_leg(self.api.registry, ref, transport_id, self.scope, field)
+        leg = one_leg(self.api.registry, ref, transport_id, self.scope, field)
+        _relate(leg)
+        return leg
 
     def legs(self, ref: CallRef, transport_id: str | None) -> list[Leg]:
-        return visible_legs(self.api.registry, ref, transport_id, self.scope)
+        legs = visible_legs(self.api.registry, ref, transport_id, self.scope)
+        for leg in legs:
+            _relate(leg)
+        return legs
+
+
+def _relate(leg: Leg) -> None:
+    """A command about ``leg`` holds back that call's notifications until it is answered, also
+    when the ref named the leg by its dialog (a SIP Call-ID that is not the call's id)."""
+    cmd = current_command.get()
+    if cmd is not None:
+        cmd.relate(leg.call.base_id)
 
 
 Handler = Callable[[Request, Any], Awaitable[Outcome | None]]
