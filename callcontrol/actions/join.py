@@ -32,10 +32,17 @@ def join(first: Side, second: Side) -> None:
     call2.hand_over(p2, call1, index)  # p2 (endpoint and SDP state) sits where the transferor was
     for side, other in ((p1, p2), (p2, p1)):
         reinvite(call1, side, media1.relay_offer(other.index, side.index),
-                 lambda status, phrase, side=side: connected(side))
+                 lambda status, phrase, side=side, other=other: connected(side, other))
 
 
-def connected(side: Side) -> None:
-    """A re-INVITE that put ``side``'s media back to its partner was answered: no hold any more."""
-    if side.call is not None:
-        side.call.set_hold(side, HoldRole.NONE)
+def connected(side: Side, peer: Side | None = None) -> None:
+    """A re-INVITE that put ``side``'s media back to its partner was answered: no hold any more;
+    when that partner is new (``peer``: a join, a transfer), ``side``'s leg names it from now on
+    (the party left behind is told whom it talks to)."""
+    bcall = side.call
+    if bcall is None:
+        return
+    if peer is None:
+        bcall.set_hold(side, HoldRole.NONE)
+    else:
+        bcall.meet(side, phone_party(peer.leg))

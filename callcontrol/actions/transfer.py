@@ -68,7 +68,7 @@ def _place_for(bcall: B2bCall, transferee: Side, index: int, route: Route, calle
             bcall.fire(CallEvent.CONNECTED)
         if not transferee.ended:
             reinvite(bcall, transferee, media.relay_offer(new.index, transferee.index),
-                     lambda status, phrase: connected(transferee))
+                     lambda status, phrase: connected(transferee, new))
 
     def failed(new: UacSide, status: int, phrase: str) -> None:
         logger.info("call %s: transfer to %s failed: %d %s", bcall.call.id, route.number, status, phrase)

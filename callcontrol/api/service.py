@@ -84,7 +84,7 @@ class CallControlApi:
         cmd = current_command.get()
         if cmd is not None:
             cmd.relate(base_id)
-        feeds = self.router.targets(info.routing_keys())
+        feeds = self.router.targets(info.audience())
         if not feeds:
             # Nobody subscribed to this leg (a trunk call, a load test): no JSON work at all.
             # The snapshot is encoded lazily if a get_sip_calls_list asks for it.

@@ -40,7 +40,7 @@ from callcontrol.b2b.hunt import REASON_NO_ANSWER, Hunt, best_failure
 from callcontrol.b2b.side_machine import HoldRole, SideAction, SideEvent, SideState, leg_state
 from callcontrol.b2b.sides import Side, UacSide, UasSide
 from callcontrol.b2b.timers import RING, SESSION, WATCHDOG, CallTimers
-from callcontrol.model.callinfo import CallState
+from callcontrol.model.callinfo import CallState, Party
 from callcontrol.model.calls import Call
 from sip.dialog import DialogState
 from sip.message import Response, has_sdp
@@ -316,6 +316,16 @@ class B2bCall:
     def set_hold(self, side: Side, role: HoldRole) -> None:
         side.hold = role
         self.publish(side)
+
+    def meet(self, side: Side, party: Party) -> None:
+        """``side``'s phone talks to ``party`` now, with its media back to sendrecv (the new leg of a
+        blind transfer, the other remote party of a join): one snapshot tells it both, and tells the
+        subscribers of the party that left too (``Leg.meet``)."""
+        if side.ended:
+            return
+        side.hold = HoldRole.NONE
+        state = leg_state(side.state, side.hold, side.leg.state)
+        side.model.meet(side.leg, party, state, self.now())
 
     def end_leg(self, side: Side, reason: str, code: int | None = None) -> bool:
         self.timers.cancel((RING, side.tag))

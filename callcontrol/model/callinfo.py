@@ -181,6 +181,10 @@ class CallInfo:
     dtmf_method: DtmfMethod | None = None
     _encoded: bytes | None = field(default=None, repr=False, compare=False)
     _keys: tuple[RoutingKey, ...] | None = field(default=None, repr=False, compare=False)
+    # Routing keys of a party that just left the leg (a transfer, a join; Leg.meet): this one
+    # snapshot also goes to their subscribers, so they see the leg move on. Never on the wire,
+    # never in scope checks or listings.
+    _left_keys: tuple[RoutingKey, ...] = field(default=(), repr=False, compare=False)
 
     def to_wire(self, offset_seconds: int = 0) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -229,6 +233,12 @@ class CallInfo:
             self.callee.add_keys(acc)
             keys = self._keys = tuple(dict.fromkeys(acc))
         return keys
+
+    def audience(self) -> tuple[RoutingKey, ...]:
+        """The routing keys whose subscribers get this snapshot: the parties', and those of a
+        party that just left the leg (``_left_keys``)."""
+        left = self._left_keys
+        return self.routing_keys() + left if left else self.routing_keys()
 
 
 # SIPCallInfo: every field of CallInfo but the encoding caches; which are sent when is

@@ -86,6 +86,10 @@ class Leg:
     side: Any = field(default=None, repr=False)  # the B2BUA's signalling side of this leg
     # The other (id, tag) pairs that name this leg: its dialog's Call-ID and the phone's tags.
     aliases: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    # Whom the phone talks to now, when no longer the party the leg was set up with (a transfer,
+    # a join: meet); snapshots show it in place of that party. ``caller``/``callee`` stay as set up
+    # (the leg's CDR).
+    peer: Party | None = None
 
     @property
     def tag(self) -> str:
@@ -114,8 +118,14 @@ class Leg:
 
     def snapshot(self) -> CallInfo:
         state = self.state
+        caller, callee, peer = self.caller, self.callee, self.peer
+        if peer is not None:
+            if self.type == "incoming":
+                caller = peer
+            else:
+                callee = peer
         info = CallInfo(call=self.call, state=state, transport_id=self.transport_id,
-                        type=self.type, caller=self.caller, callee=self.callee)
+                        type=self.type, caller=caller, callee=callee)
         if state is CallState.TERMINATED:
             info.duration = self.duration(self.end_time or 0.0)
             info.reason = self.reason
@@ -157,6 +167,19 @@ class Leg:
             self.reason_code = reason_code
         info = self.info = self.snapshot()
         logger.debug("leg %s/%s: %s -> %s", self.call.id, self.call.tag, old, state)
+        return info
+
+    def meet(self, peer: Party, state: CallState, now: float) -> CallInfo:
+        """The phone now talks to ``peer`` (the other end of an incoming leg is its caller, of an
+        outgoing one its callee), in ``state`` (a hold ends with the move): the new snapshot, also
+        for the subscribers of the party that left (``CallInfo.audience``)."""
+        before = self.info.routing_keys() if self.info is not None else ()
+        self.peer = peer
+        info = self.move(state, now) if state is not self.state else None
+        if info is None:
+            info = self.info = self.snapshot()
+        now_keys = info.routing_keys()
+        info._left_keys = tuple(k for k in before if k not in now_keys)
         return info
 
     def forwarding(self) -> tuple[str | None, str | None]:
@@ -234,6 +257,13 @@ class Call:
             if self.on_ended is not None:
                 self.on_ended(self)
         return True
+
+    def meet(self, leg: Leg, peer: Party, state: CallState, now: float) -> None:
+        """``leg``'s phone now talks to ``peer`` (see :meth:`Leg.meet`); published even when the
+        state stays: the party left behind is told whom it talks to."""
+        if leg.terminated:
+            return
+        self.publish(leg.meet(peer, state, now))
 
     def terminate(self, leg: Leg, now: float, reason: str, reason_code: int | None = None) -> bool:
         if leg.terminated:

@@ -302,6 +302,22 @@ async def test_blind_transfer_byes_transferor_and_connects_the_transferee(phones
     assert rig.b2b.calls[a.leg.call.id].other(a).leg.call.tag == new[0].call.tag  # type: ignore[union-attr]
 
 
+async def test_the_transferee_is_told_whom_it_talks_to_after_a_blind_transfer(phones, make_rig) -> None:
+    """Issue 12 point 4: the party left behind gets a snapshot naming the new party, once its media
+    is with it; the registry's (get_sip_calls_list's) snapshot names it too."""
+    alice, bob, carol = phones
+    rig = await make_rig(lambda: (), router=numbers(n202=bob, n203=carol))
+    a, b = await connected_call(rig, alice, bob, "202")
+    assert (a.leg.info.caller.id, a.leg.info.callee.id) == ("alice", "202")  # type: ignore[union-attr]
+    transfer(rig.b2b, b, "203")  # bob transfers alice to carol
+    await alice.next("invite")
+    await wait_for(lambda: last(rig, lambda i: i.call.tag == a.leg.tag).callee.id == "203")
+    told = last(rig, lambda i: i.call.tag == a.leg.tag)
+    assert (str(told.state), told.caller.id, told.type) == ("connected", "alice", "outgoing")
+    assert rig.b2b.registry.leg(a.leg.call.id, a.leg.tag).info is told  # type: ignore[union-attr]
+    assert (a.leg.caller.id, a.leg.callee.id) == ("alice", "202")  # as set up: the leg's CDR
+
+
 async def test_blind_transfer_to_busy_number_ends_the_transferee(phones, make_rig) -> None:
     alice, bob, carol = phones
     carol.answer_with = 486
@@ -365,6 +381,27 @@ async def test_join_bridges_the_remote_parties_of_one_transferor(phones, make_ri
         alice.send_in_dialog(alice.dialog.create_bye(), rig.peer)
         await carol.next("bye")  # one hangs up: the other is released
         await wait_for(lambda: not rig.b2b.calls)
+    finally:
+        bob2.close()
+
+
+async def test_after_a_join_both_remote_parties_name_each_other(phones, make_rig) -> None:
+    alice, bob, carol = phones
+    bob2 = await Phone.open("bob")
+    try:
+        rig, a1, x1, a2, x2 = await two_calls_of_one_transferor(make_rig, alice, bob, carol, bob2)
+        join(x1, x2)
+        await alice.next("invite")
+        await carol.next("invite")
+
+        def peer_of(side: Side) -> str:
+            info = last(rig, lambda i: i.call.tag == side.leg.tag)
+            return (info.callee if info.type == "outgoing" else info.caller).id
+
+        await wait_for(lambda: (peer_of(a1), peer_of(a2)) == ("carol", "alice"))
+        for side in (a1, a2):
+            info = last(rig, lambda i, side=side: i.call.tag == side.leg.tag)
+            assert str(info.state) == "connected" and info.call == side.leg.call  # each keeps its identity
     finally:
         bob2.close()
 

@@ -400,6 +400,36 @@ async def test_commands_name_a_leg_by_the_phones_own_dialog(env: HubEnv) -> None
     assert error_code(resp) == "sip.call_not_found"
 
 
+async def test_the_subscribers_of_a_party_that_left_see_the_leg_move_on(env: HubEnv) -> None:
+    """Issue 12 point 4: a caller leaves the IVR for 1002 (Call.meet): the i_ivr_an subscribers get
+    that snapshot (callee 1002), then nothing more of the leg, which their list no longer shows."""
+    call = env.api.registry.new_call(CALL)
+    caller = party(env.directory, i_account=1)
+    a = call.add_leg(tag="a", sip_call_id=CALL, type="outgoing", caller=caller,
+                     callee=party(env.directory, i_ivr_an=1), transport_id=TRANSPORT, now=1.0)
+    call.move(a, CallState.CONNECTED, 2.0)
+    ivr = await env.logged_in("demo-corp", "demo-corp-pass")
+    await ivr.subscribe(i_ivr_an=1)
+    extension = await env.logged_in("1002", "secret1002")
+    await extension.subscribe(i_account=2)
+    resp = await ivr.cc("get_sip_calls_list", {"i_ivr_an": 1})
+    assert [c["call"]["tag"] for c in resp["result"]["calls_list"]] == ["a"]
+    call.meet(a, party(env.directory, i_account=2), CallState.CONNECTED, 3.0)
+    for client in (ivr, extension):
+        info = (await client.notification())["result"]["call_info"]
+        assert (info["call"], info["state"], info["caller"]["id"], info["callee"]["id"]) == (
+            {"id": CALL, "tag": "a"}, "connected", "1001", "1002")
+        SipCallInfo.model_validate(info)
+    resp = await ivr.cc("get_sip_calls_list", {"i_ivr_an": 1})
+    assert resp["result"]["calls_list"] == []
+    resp = await extension.cc("get_sip_calls_list", {"i_account": 2})
+    assert [c["callee"]["id"] for c in resp["result"]["calls_list"]] == ["1002"]
+    call.terminate(a, 4.0, "caller hung up")
+    assert (await extension.notification())["result"]["call_info"]["state"] == "terminated"
+    resp = await ivr.cc("get_sip_calls_list", {"i_ivr_an": 1})  # a round trip: nothing came before it
+    assert [k for k, _ in ivr.order][-3:] == ["notification", "response", "response"]  # no termination
+
+
 async def test_request_without_cseq_runs_without_response(env: HubEnv) -> None:
     _demo_calls(env)
     c = await env.logged_in("demo-corp", "demo-corp-pass")
