@@ -180,9 +180,12 @@ class Call(pj.Call):
             return
         try:
             event = prm.e
-            if event.type != pj.PJSIP_EVENT_TSX_STATE or event.body.tsxState.type != pj.PJSIP_EVENT_RX_MSG:
+            if event.type == pj.PJSIP_EVENT_RX_MSG:  # e.g. the ACK that confirms an answered call
+                msg = event.body.rxMsg.rdata.wholeMsg
+            elif event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+                msg = event.body.tsxState.src.rdata.wholeMsg
+            else:
                 return
-            msg = event.body.tsxState.src.rdata.wholeMsg
         except Exception:  # an event without a received message
             return
         value = header(msg, "from", "f") if msg.startswith("SIP/2.0 ") else header(msg, "to", "t")
