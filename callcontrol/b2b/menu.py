@@ -31,7 +31,6 @@ from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.outgoing import place
 from callcontrol.b2b.reinvite import reinvite
 from callcontrol.b2b.routing import RINGING_KINDS, Route, RouteKind, Via
-from callcontrol.b2b.side_machine import HoldRole
 from callcontrol.b2b.sides import Side, UacSide
 from callcontrol.model.callinfo import CallInfo, Party
 from callcontrol.pbx.model import Menu
@@ -179,8 +178,10 @@ def _connect(call: B2bCall, side: Side, route: Route, callee: Party) -> None:
         if call.phase is CallPhase.TRANSFERRING:
             call.fire(CallEvent.CONNECTED)
         if not side.ended:
+            # Once the caller's media is with the target, its leg names it (docs/portasip-compat.md,
+            # "Parties left behind"): the target is the phone end of the placed leg, its callee.
             reinvite(call, side, media.relay_offer(new.index, side.index),
-                     lambda status, phrase: call.set_hold(side, HoldRole.NONE) if side.call is not None else None)
+                     lambda status, phrase: call.meet(side, new.leg.callee) if side.call is not None else None)
 
     def failed(new: UacSide, status: int, phrase: str) -> None:
         logger.info("call %s: menu target %s failed: %d %s", call.call.id, route.number, status, phrase)

@@ -371,6 +371,10 @@ async def test_menu_routes_on_a_dtmf_digit(pbx: Pbx) -> None:
     await wait_for(lambda: any(i.type == "incoming" and i.state == "connected" for i in pbx.published))
     assert [i.digit for i in pbx.published if i.event == "dtmf_digit_detected"] == ["2"]
     assert pbx.caller_leg()[0].callee.id == "660"
+    # Once the caller's media is with the member that answered, its leg names that member.
+    answered = next(i for i in pbx.published if i.type == "incoming" and i.state == "connected")
+    await wait_for(lambda: pbx.caller_leg()[-1].callee.id == answered.callee.id)
+    assert str(pbx.caller_leg()[-1].state) == "connected"
 
 
 async def test_menu_invalid_digit_then_timeout_takes_the_default(pbx: Pbx) -> None:
