@@ -306,8 +306,10 @@ class LegMedia:
         base = leg.info if leg.info is not None else leg.snapshot()
         if base.state is CallState.TERMINATED:
             return
-        # A new object: the hub caches a snapshot's encoded bytes and routing keys on it.
-        info = dataclasses.replace(base, _encoded=None, _keys=None, **fields)  # type: ignore[arg-type]
+        # A new object: the hub caches a snapshot's encoded bytes and routing keys on it. An event
+        # goes to the leg's parties only, not to those of a party that has just left (Leg.meet).
+        info = dataclasses.replace(base, _encoded=None, _keys=None, _left_keys=(),  # type: ignore[arg-type]
+                                   **fields)
         try:
             self.publish(info)
         except Exception:

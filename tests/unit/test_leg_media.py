@@ -265,6 +265,18 @@ async def test_completion_is_a_new_snapshot_of_the_leg(rig: Rig) -> None:
     assert info.routing_keys() == before.routing_keys()
 
 
+async def test_events_after_a_new_peer_go_to_the_legs_parties_only(rig: Rig) -> None:
+    """A leg that just met a new party (Leg.meet: its snapshot also goes to the party that left);
+    the events that follow go to its parties' subscribers only."""
+    moved = rig.leg.meet(Party(id="1002", account_id="1002", i_account=2, i_customer=1, i_main_office=1),
+                         CallState.CONNECTED, 1002.0)
+    assert ("i_ivr_an", 1) in moved.audience() and ("i_ivr_an", 1) not in moved.routing_keys()
+    await rig.media.play_prompt(rig.url("one"), order=2)
+    info = await rig.event()
+    assert info.event == "play_prompt_completed" and info.callee.id == "1002"
+    assert info.audience() == info.routing_keys() and ("i_ivr_an", 1) not in info.audience()
+
+
 async def test_pcma_leg_gets_the_ulaw_file_as_alaw(server: PromptServer) -> None:
     r = await make_rig(server, PCMA_101)
     try:
