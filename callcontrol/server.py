@@ -25,6 +25,7 @@ from callcontrol.access.throttle import LoginThrottle
 from callcontrol.actions.engine import B2buaEngine
 from callcontrol.api.service import CallControlApi
 from callcontrol.b2b.b2bua import DRAIN_RETRY_AFTER, B2bua, B2buaSettings
+from callcontrol.b2b.queue import Queues
 from callcontrol.b2b.routing import Route, Via, route
 from callcontrol.config import (Config, ConfigError, HostPort, describe_changes, reloadable_changes,
                                 restart_changes, ssl_reason)
@@ -95,6 +96,7 @@ class Server:
         self.registrar: Registrar | None = None
         self.b2bua: B2bua | None = None
         self.prompts: PromptFetcher | None = None
+        self.queues: Queues | None = None
         self.authenticator: RequestAuthenticator | None = None
         self._pid_file: Path | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -164,6 +166,13 @@ class Server:
         self.health.calls_up = lambda: len(b2bua.calls)
         self.b2bua.app_watching = lambda key: api.router.subscriber_count(key) > 0
         self.b2bua.identify = TrustedIdentity(directory, self.registrar).identify  # trusted phones' own calls
+        registry = self.registry
+        # Call queues (docs/pbx.md, "Queues"): answered with the B2BUA's own answer, agents
+        # "in use" when any live leg carries their account.
+        self.b2bua.queues = self.queues = Queues(
+            route_target=lambda target, via: b2bua.router(target, via), party_of=b2bua.party_for,
+            answer=b2bua._answer, leg_media=b2bua.leg_media,
+            live_legs=lambda key: len(registry.snapshots((key,))), wall=b2bua.wall)
         api.engine = B2buaEngine(self.b2bua)
         self.b2bua.start()
         await self._start_http()
@@ -339,6 +348,8 @@ class Server:
         if self._pid_file is not None:
             control.remove_pid_file(self._pid_file)
         if self.b2bua is not None:
+            if self.queues is not None:
+                self.queues.close()
             await self.b2bua.shutdown()
         self.ua.close()
         if self.registrar is not None:

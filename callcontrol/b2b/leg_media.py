@@ -190,6 +190,15 @@ class LegMedia:
                      self.leg.call.tag, prompt.url, prompt.duration, order, repeat)
         return prompt
 
+    def play_audio(self, audio: bytes, codec: str, order: int = 2) -> None:
+        """Play the server's own G.711 ``audio`` (already in ``codec``, one the leg negotiated)
+        once in slot ``order``: a call queue's bundled position beeps."""
+        if self.closed:
+            return
+        self._bump(order)
+        playout = PlayoutCodec.for_leg(self.endpoint.facts, codec)
+        self._ensure_player(playout).play(audio, order=order, codec=playout)
+
     def stop_prompt(self, order: int = 2) -> bool:
         """Stop slot ``order`` (a lower one resumes); False when it held nothing."""
         if order not in PROMPT_ORDERS:
