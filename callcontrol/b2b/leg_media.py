@@ -13,7 +13,8 @@ Events go out as new :class:`~callcontrol.model.callinfo.CallInfo` snapshots (th
 state snapshot with ``event`` and its fields) through ``publish``:
 
 * ``play_prompt_completed`` with ``order``: once per prompt that played all its repeats
-  (never for a prompt stopped or replaced, never for the music);
+  (never for a prompt stopped or replaced, never for the music, never for the server's
+  own *quiet* audio: a call queue's announcements);
 * ``dtmf_digit_detected`` with ``digit``, ``duration`` (ms) and ``dtmf_method``
   (``rfc4733``, ``info`` or ``inband``): once per key press, whichever methods carried it.
 
@@ -129,6 +130,7 @@ class LegMedia:
         "_generation",
         "_moh_on",
         "_player",
+        "_quiet",
         "closed",
         "endpoint",
         "fetcher",
@@ -156,13 +158,16 @@ class LegMedia:
         self._generation: dict[int, int] = {}  # per order: bumped by every play and stop
         self._dtmf_on = False
         self._moh_on = False
+        self._quiet: set[int] = set()  # orders playing the server's own audio (no completion event)
         self.closed = False
 
     # -- prompts -------------------------------------------------------------------------
 
-    async def play_prompt(self, url: str, order: int = 2, repeat: int = 1) -> Prompt | None:
+    async def play_prompt(self, url: str, order: int = 2, repeat: int = 1, *, quiet: bool = False) -> Prompt | None:
         """Fetch ``url`` (+ ``.au`` / ``.g729``) in a format the leg receives and play it in
-        slot ``order``, ``repeat`` times (-1: until stopped).
+        slot ``order``, ``repeat`` times (-1: until stopped). ``quiet``: the server's own
+        prompt (a queue's announcement), its completion is not published: no console asked
+        for it.
 
         Raises the fetcher's :class:`~ivr.prompts.PromptError` subclass when the prompt
         cannot be had, :class:`ValueError` for an order or repeat out of range.  Returns
@@ -185,6 +190,7 @@ class LegMedia:
             logger.debug("prompt %s for order %d superseded while fetching", url, order)
             return None
         player = self._ensure_player(prompt.codec)
+        self._mark_quiet(order, quiet)
         player.play(prompt.audio, order=order, repeat=repeat, codec=prompt.codec)
         logger.debug("leg %s/%s: playing %s (%.2f s) in order %d, repeat %d", self.leg.call.id,
                      self.leg.call.tag, prompt.url, prompt.duration, order, repeat)
@@ -192,12 +198,21 @@ class LegMedia:
 
     def play_audio(self, audio: bytes, codec: str, order: int = 2) -> None:
         """Play the server's own G.711 ``audio`` (already in ``codec``, one the leg negotiated)
-        once in slot ``order``: a call queue's bundled position beeps."""
+        once in slot ``order``: a call queue's bundled position beeps. Quiet (see
+        :meth:`play_prompt`)."""
         if self.closed:
             return
         self._bump(order)
         playout = PlayoutCodec.for_leg(self.endpoint.facts, codec)
-        self._ensure_player(playout).play(audio, order=order, codec=playout)
+        player = self._ensure_player(playout)
+        self._mark_quiet(order, True)
+        player.play(audio, order=order, codec=playout)
+
+    def _mark_quiet(self, order: int, quiet: bool) -> None:
+        if quiet:
+            self._quiet.add(order)
+        else:
+            self._quiet.discard(order)
 
     def stop_prompt(self, order: int = 2) -> bool:
         """Stop slot ``order`` (a lower one resumes); False when it held nothing."""
@@ -225,6 +240,9 @@ class LegMedia:
 
     def _completed(self, order: int) -> None:
         if self.closed or order == MOH_ORDER:
+            return
+        if order in self._quiet:
+            self._quiet.discard(order)
             return
         self._emit(event="play_prompt_completed", order=order, digit=None, duration=None, dtmf_method=None)
 

@@ -37,7 +37,7 @@ from callcontrol.b2b.leg_media import LegMedia
 from callcontrol.b2b.outgoing import place, ring_route
 from callcontrol.b2b.reinvite import reinvite
 from callcontrol.b2b.routing import RINGING_KINDS, Outcome, Route, RouteKind, Via, next_hop
-from callcontrol.b2b.side_machine import HoldRole
+from callcontrol.b2b.side_machine import HoldRole, SideState
 from callcontrol.b2b.sides import Side, UacSide
 from callcontrol.model.callinfo import CallState, Party, QueueInfo, RoutingKey
 from callcontrol.pbx.queue import (
@@ -95,6 +95,8 @@ class QueueState:
     machine: QueueMachine
     waiting: dict[str, Waiting] = field(default_factory=dict)
     talking: dict[str, Side] = field(default_factory=dict)  # agent -> its answered leg
+    # dequeued callers seated with their agent, waiting for their own leg's ACK to be re-INVITEd
+    bridging: dict[str, tuple[B2bCall, Side]] = field(default_factory=dict)
     agent_accounts: dict[str, int | None] = field(default_factory=dict)
 
 
@@ -246,9 +248,30 @@ class Queues:
         call.seat(new)
         if call.phase is CallPhase.TRANSFERRING:
             call.fire(CallEvent.CONNECTED)
+        state.bridging[caller] = (call, new)
+        self._bridge(state, caller)
+
+    def _bridge(self, state: QueueState, caller: str) -> None:
+        """Re-INVITE the dequeued caller onto its agent's media once its leg is confirmed: an
+        agent may answer before the caller's ACK of our 200 is in (or before that 200 went
+        out), and no re-INVITE may start on the dialog until then (RFC 3261 §14.1; RFC 5407
+        §3.1.5); the tick tries again."""
+        call, new = state.bridging[caller]
+        a = call.a
+        if call.ending or a is None or a.ended or new.ended or call.media is None:
+            del state.bridging[caller]
+            return
+        if a.state is not SideState.CONFIRMED:
+            return
+        del state.bridging[caller]
 
         def bridged(status: int, phrase: str) -> None:
             if a.call is None or a.ended:
+                return
+            if status >= 300:
+                logger.info("call %s: queue %s: re-INVITE onto agent failed: %d %s", call.call.id,
+                            state.route.number, status, phrase)
+                call.hangup(f"queue {state.route.number}: bridge to the agent failed: {status} {phrase}")
                 return
             a.model.move(a.leg, CallState.CONNECTED, self.wall())
             call.set_hold(a, HoldRole.NONE)
@@ -340,7 +363,7 @@ class Queues:
         url = state.machine.settings.announce_url
         try:
             if url:
-                await control.play_prompt(url.replace("{position}", str(position)), PROMPT_ORDER)
+                await control.play_prompt(url.replace("{position}", str(position)), PROMPT_ORDER, quiet=True)
             else:
                 codec = control.endpoint.facts.g711_codecs()
                 if codec:
@@ -364,13 +387,15 @@ class Queues:
                 if w.call.ending or a is None or a.ended:
                     state.waiting.pop(key, None)
                     self._carry(state, machine.leave(key, now))
+            for key in list(state.bridging):
+                self._bridge(state, key)
             for agent, side in list(state.talking.items()):
                 if side.ended:
                     del state.talking[agent]
                     self._carry(state, machine.agent_done(agent, now))
             self._presence(state)
             self._carry(state, machine.tick(now))
-            busy = busy or bool(state.waiting or state.talking or machine.next_deadline(now) is not None)
+            busy = busy or bool(state.waiting or state.talking or state.bridging or machine.next_deadline(now) is not None)
         if busy:
             self._arm()
 
