@@ -57,6 +57,7 @@ from ivr.echo import Echo
 from ivr.g711 import alaw_encode, ulaw_encode
 from ivr.moh import MohUnavailable
 from ivr.payload import PCMA
+from ivr.ports import PortsExhausted
 from ivr.prompts import PromptError
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,10 @@ class Queues:
             call.reject(480, "Temporarily Unavailable", reason=f"queue {queue.number}: {exc}")
             return
         key = call.call.id
-        state.waiting[key] = Waiting(call, route)
+        # A queue's failover can be another queue: that caller is answered already (and hears
+        # the music), it is only moved to the new queue.
+        answered = call.a is not None and call.a.incoming.final_sent
+        state.waiting[key] = Waiting(call, route, answered=answered)
         self._presence(state)
         self._carry(state, state.machine.join(key, self.wall()))
         self._arm()
@@ -358,7 +362,7 @@ class Queues:
     async def _announce(self, state: QueueState, a: Side, position: int) -> None:
         try:
             control = self.leg_media(a)
-        except Exception:
+        except PortsExhausted:  # the call's media closed (it ended meanwhile)
             return
         url = state.machine.settings.announce_url
         try:

@@ -4,6 +4,7 @@ on loopback, the real directory and routing (the ``pbx`` rig of test_b2bua_pbx),
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,10 +13,12 @@ from callcontrol.b2b.queue import Queues
 from callcontrol.model.callinfo import CallInfo
 from sip.dialog import Dialog
 from sip.message import Response
-from sip.peer import Peer
 from sip.sdp import parse_sdp
+from tests.unit import test_b2bua_pbx
 from tests.unit.b2bua_rig import HOST, TIMEOUT, Phone, wait_for
-from tests.unit.test_b2bua_pbx import Pbx, pbx  # noqa: F401  (the fixture)
+from tests.unit.test_b2bua_pbx import Pbx
+
+pbx = test_b2bua_pbx.pbx  # the fixture: the directory, routing and phones of the PBX tests
 
 
 class Rtp(asyncio.DatagramProtocol):
@@ -104,7 +107,7 @@ async def test_a_queued_caller_hears_music_and_is_connected_when_the_agent_frees
         invite = caller.call(f"sip:800@{HOST}", pbx.peer)
         ok: Response = await caller.next("r200")  # the server answers the queued caller
         await wait_for(lambda: any(i.state == "queued" for i in caller_states(pbx, invite.call_id)))
-        queued = [i for i in caller_states(pbx, invite.call_id) if i.state == "queued"][0]
+        queued = next(i for i in caller_states(pbx, invite.call_id) if i.state == "queued")
         assert queued.queue_info is not None
         assert (queued.queue_info.i_c_queue, queued.queue_info.position, queued.queue_info.operators) == (800, 1, 1)
         server_port = parse_sdp(ok.body).media[0].port
@@ -203,3 +206,42 @@ async def test_position_announcements_play_and_are_not_published(pbx: Pbx, rtp: 
                 music += 1
     assert music > 0
     assert not any(i.event == "play_prompt_completed" for i in pbx.published)
+
+
+async def test_a_caller_hanging_up_leaves_the_queue_and_its_agent_stops_ringing(pbx: Pbx) -> None:
+    queues = wire(pbx)
+    await pbx.directory.add_pbx_number("queue", 1, "800", "Support", {"agents": "1001", "agent_ring_time": 30})
+    agent = pbx.phones["1001"]
+    agent.answer_with = None
+    caller = pbx.phones["caller"]
+    invite = caller.call(f"sip:800@{HOST}", pbx.peer)
+    await caller.next("r200")
+    await agent.next("invite")
+    assert caller.dialog is not None
+    caller.send_in_dialog(caller.dialog.create_request("BYE"), pbx.peer)
+    await caller.next("bye200")
+    await agent.next("cancelled")
+    await wait_for(lambda: not queues.queues["800"].waiting and queues.queues["800"].machine.position(
+        invite.call_id) is None)
+    assert caller_states(pbx, invite.call_id)[-1].state == "terminated"
+
+
+async def test_a_queue_failing_over_to_another_queue_moves_the_answered_caller(
+        pbx: Pbx, caplog: pytest.LogCaptureFixture) -> None:
+    queues = wire(pbx)
+    await pbx.directory.add_pbx_number("queue", 1, "801", "Second", {"agents": "1002"})
+    await pbx.directory.add_pbx_number("queue", 1, "800", "Support", {
+        "agents": "1001", "max_wait": 1, "agent_ring_time": 30, "failover": {"noanswer": "801"}})
+    pbx.phones["1001"].answer_with = None
+    caller = pbx.phones["caller"]
+    invite = caller.call(f"sip:800@{HOST}", pbx.peer)
+    await caller.next("r200")
+    await pbx.phones["1001"].next("cancelled")
+    await pbx.phones["1002"].next("invite")
+    await caller.next("invite")  # onto 1002's media: answered once, re-INVITEd once
+    await wait_for(lambda: any(i.state == "connected" for i in caller_states(pbx, invite.call_id)))
+    queue_numbers = [i.queue_info.i_c_queue for i in caller_states(pbx, invite.call_id) if i.queue_info]
+    assert queue_numbers[0] == 800 and queue_numbers[-1] == 801
+    # Not answered a second time (that would be a side machine error, or a second 200).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert not queues.queues["800"].waiting and not queues.queues["801"].waiting
